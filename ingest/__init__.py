@@ -1,0 +1,1 @@
+"""Ingest stage: sources -> validated Documents -> Kafka `finpulse.docs.raw`."""

@@ -1,0 +1,1 @@
+"""Model stage: tokenise and classify text (topic + sentiment) on TensorRT, torch or ONNX Runtime."""

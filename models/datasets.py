@@ -1,0 +1,135 @@
+"""Labelled text for training and evaluation: the shipped corpus and users' local files.
+
+Every loader returns records ``{"text": str, "sentiment": "negative|neutral|positive", "topic": str | None}``
+(extra keys are kept). ``topic`` None means the row trains the sentiment head only.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from models.base import SENTIMENTS
+
+Record = dict[str, Any]
+
+SENTIMENT_ALIASES = {
+    "negative": "negative",
+    "neg": "negative",
+    "bearish": "negative",
+    "neutral": "neutral",
+    "neu": "neutral",
+    "positive": "positive",
+    "pos": "positive",
+    "bullish": "positive",
+    "-1": "negative",
+    "1": "positive",
+}
+
+
+class DatasetError(ValueError):
+    """A data file cannot be read as labelled text."""
+
+
+def parse_label_map(spec: str | None) -> dict[str, str]:
+    """Parse ``"0=negative,1=neutral,2=positive"`` into a dict (empty when spec is None)."""
+    if not spec:
+        return {}
+    pairs = (item.split("=", 1) for item in spec.split(",") if item.strip())
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def normalise_sentiment(value: Any, label_map: Mapping[str, str] | None = None) -> str:
+    """Map a raw label to negative/neutral/positive (label_map first, then common aliases)."""
+    raw = str(value).strip()
+    mapped = (label_map or {}).get(raw, raw)
+    label = SENTIMENT_ALIASES.get(mapped.lower()) or (mapped.lower() if mapped.lower() in SENTIMENTS else None)
+    if label is None:
+        raise DatasetError(f"unknown sentiment label {value!r}; pass a label map such as 0=negative,1=neutral")
+    return label
+
+
+def load_corpus(split: str) -> list[Record]:
+    """A split (train | validation | test) of the shipped finpulse corpus."""
+    from models.corpus import load_split
+
+    return load_split(split)
+
+
+def read_phrasebank(path: Path) -> list[Record]:
+    """Financial PhraseBank ``sentence@label`` lines (the original files are Latin-1)."""
+    raw = Path(path).read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    records = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        sentence, sep, label = line.rpartition("@")
+        if not sep:
+            raise DatasetError(f"{path}:{n}: expected 'sentence@label'")
+        records.append({"text": sentence.strip(), "sentiment": normalise_sentiment(label), "topic": None})
+    return records
+
+
+def read_table(
+    path: Path,
+    text_column: str = "text",
+    label_column: str = "label",
+    topic_column: str | None = "topic",
+    label_map: Mapping[str, str] | None = None,
+) -> list[Record]:
+    """CSV/TSV (header row) or JSONL rows with a text column, a sentiment column and an optional topic."""
+    path = Path(path)
+    if path.suffix.lower() in {".jsonl", ".ndjson", ".json"}:
+        with open(path, encoding="utf-8") as fh:
+            rows = [json.loads(line) for line in fh if line.strip()]
+    else:
+        with open(path, encoding="utf-8", newline="") as fh:
+            dialect = "excel-tab" if path.suffix.lower() == ".tsv" else "excel"
+            rows = list(csv.DictReader(fh, dialect=dialect))
+    records = []
+    for n, row in enumerate(rows, 1):
+        if text_column not in row or label_column not in row:
+            raise DatasetError(f"{path} row {n}: needs columns {text_column!r} and {label_column!r}")
+        topic = row.get(topic_column) if topic_column else None
+        records.append(
+            {
+                "text": str(row[text_column]),
+                "sentiment": normalise_sentiment(row[label_column], label_map),
+                "topic": str(topic).strip() if topic not in (None, "") else None,
+            }
+        )
+    return records
+
+
+def read_file(path: Path, **table_options: Any) -> list[Record]:
+    """Read a local labelled file, by extension: .txt = PhraseBank, .csv/.tsv/.jsonl = table."""
+    path = Path(path)
+    if path.suffix.lower() == ".txt":
+        return read_phrasebank(path)
+    return read_table(path, **table_options)
+
+
+def split_records(
+    records: list[Record], validation: float = 0.1, test: float = 0.1, seed: int = 13
+) -> dict[str, list[Record]]:
+    """Shuffle and split user records into train/validation/test, stratified by sentiment."""
+    rng = random.Random(seed)
+    out: dict[str, list[Record]] = {"train": [], "validation": [], "test": []}
+    for label in SENTIMENTS:
+        group = [r for r in records if r["sentiment"] == label]
+        rng.shuffle(group)
+        n_val, n_test = round(len(group) * validation), round(len(group) * test)
+        out["validation"] += group[:n_val]
+        out["test"] += group[n_val : n_val + n_test]
+        out["train"] += group[n_val + n_test :]
+    for part in out.values():
+        rng.shuffle(part)
+    return out

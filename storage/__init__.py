@@ -1,0 +1,1 @@
+"""Storage stage: ClickHouse schema, batch writer and read queries (server or embedded chDB)."""

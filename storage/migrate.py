@@ -1,0 +1,64 @@
+"""Versioned schema migrations: `storage/migrations/NNN_name.sql`, applied once each, in order."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+
+from storage.client import ClickHouseClient
+
+_MIGRATION_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
+_RETENTION_COLUMNS = {"classifications": "published_at", "pipeline_batches": "stored_at", "dead_letters": "received_at"}
+# Table-level TTL arrived in ClickHouse 19.6; older servers keep data until deleted by hand.
+_TTL_SINCE = (19, 6)
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    def statements(self, database: str) -> list[str]:
+        """The file's statements with `{db}` replaced, comments dropped."""
+        body = "\n".join(line for line in self.sql.splitlines() if not line.lstrip().startswith("--"))
+        return [s.strip().replace("{db}", database) for s in body.split(";") if s.strip()]
+
+
+def available_migrations() -> list[Migration]:
+    """All migrations shipped with the package, ordered by version."""
+    found = []
+    for entry in resources.files("storage.migrations").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append(Migration(int(match.group(1)), match.group(2), entry.read_text()))
+    return sorted(found, key=lambda m: m.version)
+
+
+def migrate(client: ClickHouseClient, retention_days: int | None = None) -> list[Migration]:
+    """Create the database if needed and apply pending migrations; return those applied."""
+    db = client.database
+    client.command(f"CREATE DATABASE IF NOT EXISTS {db}")
+    client.command(
+        f"CREATE TABLE IF NOT EXISTS {db}.schema_migrations "
+        "(version UInt32, name String, applied_at DateTime('UTC')) ENGINE = MergeTree() ORDER BY version"
+    )
+    done = {row[0] for row in client.query(f"SELECT version FROM {db}.schema_migrations")}
+    applied = []
+    for migration in available_migrations():
+        if migration.version in done:
+            continue
+        for statement in migration.statements(db):
+            client.command(statement)
+        client.insert(
+            f"{db}.schema_migrations",
+            ["version", "name", "applied_at"],
+            [(migration.version, migration.name, datetime.now(UTC))],
+        )
+        applied.append(migration)
+    if retention_days and client.server_version() >= _TTL_SINCE:
+        for table, column in _RETENTION_COLUMNS.items():
+            client.command(f"ALTER TABLE {db}.{table} MODIFY TTL {column} + INTERVAL {int(retention_days)} DAY")
+    return applied

@@ -1,0 +1,126 @@
+"""Read queries used by the alert worker, the demo summary, replay and dashboards.
+
+Every count is exact under redelivery: rollups use exact-distinct states, raw reads use FINAL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from storage.client import ClickHouseClient
+
+KEY_KINDS = ("market", "topic", "ticker")
+
+
+@dataclass(frozen=True, slots=True)
+class BucketStats:
+    """Aggregates for one key over one event-time bucket."""
+
+    key_kind: str
+    key: str
+    start: datetime
+    volume: int
+    negative: int
+    documents: int
+    mean_score: float
+
+    @property
+    def negative_share(self) -> float:
+        return self.negative / self.volume if self.volume else 0.0
+
+
+def bucket_series(
+    client: ClickHouseClient,
+    run_id: str,
+    start: datetime,
+    end: datetime,
+    bucket_s: int = 60,
+    key_kinds: tuple[str, ...] = KEY_KINDS,
+) -> list[BucketStats]:
+    """Per-key buckets with start in [start, end), ordered by key then time.
+
+    `bucket_s` must be a multiple of 60 (the rollup's grain). Volume and negative counts are
+    distinct stories (novelty key), so reprints and redeliveries count once.
+    """
+    if bucket_s % 60:
+        raise ValueError("bucket_s must be a multiple of 60 seconds")
+    sql = f"""
+        SELECT key_kind, key, toDateTime(intDiv(toUInt32(bucket), %(bucket_s)s) * %(bucket_s)s, 'UTC') AS b,
+               uniqExactMerge(stories), uniqExactIfMerge(negative_stories), uniqExactMerge(documents),
+               groupUniqArrayMerge(doc_scores) AS scores
+        FROM {client.database}.sentiment_1m
+        WHERE run_id = %(run_id)s AND key_kind IN %(kinds)s AND bucket >= %(start)s AND bucket < %(end)s
+        GROUP BY key_kind, key, b
+        ORDER BY key_kind, key, b
+    """
+    rows = client.query(
+        sql, {"run_id": run_id, "kinds": tuple(key_kinds), "start": start, "end": end, "bucket_s": bucket_s}
+    )
+    return [
+        BucketStats(kind, key, b, volume, negative, docs, _mean(score for _, score in scores))
+        for kind, key, b, volume, negative, docs, scores in rows
+    ]
+
+
+def _mean(values) -> float:
+    values = list(values)
+    return float(sum(values) / len(values)) if values else 0.0
+
+
+def document_count(client: ClickHouseClient, run_id: str) -> tuple[int, int]:
+    """(rows stored, distinct documents) for a run: equal when nothing was stored twice after merge."""
+    (total, distinct), = client.query(
+        f"SELECT count(), uniqExact(doc_id) FROM {client.database}.classifications FINAL WHERE run_id = %(r)s",
+        {"r": run_id},
+    )
+    return int(total), int(distinct)
+
+
+def sentiment_by_topic(client: ClickHouseClient, run_id: str) -> list[tuple[str, int, int, int, int, float]]:
+    """(topic, documents, negative, neutral, positive, mean score) per topic, largest first."""
+    return client.query(
+        f"""
+        SELECT topic, count() AS n, countIf(sentiment = 'negative'), countIf(sentiment = 'neutral'),
+               countIf(sentiment = 'positive'), avg(score)
+        FROM {client.database}.classifications FINAL
+        WHERE run_id = %(r)s
+        GROUP BY topic ORDER BY n DESC
+        """,
+        {"r": run_id},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentSample:
+    doc_id: str
+    published_at: datetime
+    source: str
+    title: str
+    url: str
+    score: float
+
+
+def most_negative(
+    client: ClickHouseClient,
+    run_id: str,
+    key_kind: str,
+    key: str,
+    start: datetime,
+    end: datetime,
+    limit: int = 5,
+) -> list[DocumentSample]:
+    """The most negative documents for a key in [start, end), one per story."""
+    where = {"market": "1", "topic": "topic = %(key)s", "ticker": "has(tickers, %(key)s)"}[key_kind]
+    rows = client.query(
+        f"""
+        SELECT doc_id, published_at, source, title, url, score
+        FROM {client.database}.classifications FINAL
+        WHERE run_id = %(r)s AND published_at >= %(start)s AND published_at < %(end)s AND {where}
+        ORDER BY score ASC, doc_id
+        LIMIT 1 BY story_id
+        LIMIT %(limit)s
+        """,
+        {"r": run_id, "key": key, "start": start, "end": end, "limit": limit},
+    )
+    return [DocumentSample(*row) for row in rows]

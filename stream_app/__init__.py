@@ -1,0 +1,1 @@
+"""Stream stage: the Faust app that micro-batches documents through the model into ClickHouse."""
