@@ -47,9 +47,13 @@ def normalise_sentiment(value: Any, label_map: Mapping[str, str] | None = None) 
     """Map a raw label to negative/neutral/positive (label_map first, then common aliases)."""
     raw = str(value).strip()
     mapped = (label_map or {}).get(raw, raw)
-    label = SENTIMENT_ALIASES.get(mapped.lower()) or (mapped.lower() if mapped.lower() in SENTIMENTS else None)
+    label = SENTIMENT_ALIASES.get(mapped.lower()) or (
+        mapped.lower() if mapped.lower() in SENTIMENTS else None
+    )
     if label is None:
-        raise DatasetError(f"unknown sentiment label {value!r}; pass a label map such as 0=negative,1=neutral")
+        raise DatasetError(
+            f"unknown sentiment label {value!r}; pass a label map such as 0=negative,1=neutral"
+        )
     return label
 
 

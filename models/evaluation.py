@@ -23,12 +23,18 @@ def head_metrics(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[
             lab: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
             for i, lab in enumerate(labels)
         },
-        "confusion": {"labels": list(labels), "matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist()},
+        "confusion": {
+            "labels": list(labels),
+            "matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+        },
     }
 
 
 def score_predictions(
-    records: Sequence[Record], sentiments: Sequence[str], topics: Sequence[str | None], topic_labels: Sequence[str]
+    records: Sequence[Record],
+    sentiments: Sequence[str],
+    topics: Sequence[str | None],
+    topic_labels: Sequence[str],
 ) -> dict[str, Any]:
     """Metrics of both heads; the topic head is scored on the records that have a topic label."""
     result = {"sentiment": head_metrics([r["sentiment"] for r in records], sentiments, SENTIMENTS)}
@@ -81,7 +87,10 @@ def summary(metrics: dict[str, Any]) -> dict[str, float]:
 def to_markdown(report: dict[str, Any]) -> str:
     """Render an evaluation report (model + optional baseline) as Markdown tables."""
     lines = [f"# Evaluation of {report.get('model_version', '?')} on `{report.get('split', '?')}`", ""]
-    lines += ["| system | sentiment acc | sentiment macro-F1 | topic acc | topic macro-F1 |", "|---|---|---|---|---|"]
+    lines += [
+        "| system | sentiment acc | sentiment macro-F1 | topic acc | topic macro-F1 |",
+        "|---|---|---|---|---|",
+    ]
     for name, key in (("model", "model"), ("TF-IDF + LR baseline", "baseline")):
         if key in report:
             s = summary(report[key])
@@ -90,9 +99,17 @@ def to_markdown(report: dict[str, Any]) -> str:
                 f"{s.get('topic_accuracy', '-')} | {s.get('topic_macro_f1', '-')} |"
             )
     for head, metrics in report["model"].items():
-        lines += ["", f"## {head} head (model)", "", "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"## {head} head (model)",
+            "",
+            "| class | precision | recall | F1 | support |",
+            "|---|---|---|---|---|",
+        ]
         for lab, m in metrics["per_class"].items():
-            lines.append(f"| {lab} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |")
+            lines.append(
+                f"| {lab} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |"
+            )
         labels = metrics["confusion"]["labels"]
         lines += ["", "Confusion matrix (rows = true, columns = predicted):", ""]
         lines += ["| true \\ pred | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]

@@ -51,7 +51,9 @@ class ModelDir:
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
-        missing = [n for n in ("config.json", WEIGHTS, TOKENIZER, LABELS, META) if not (self.path / n).exists()]
+        missing = [
+            n for n in ("config.json", WEIGHTS, TOKENIZER, LABELS, META) if not (self.path / n).exists()
+        ]
         if missing:
             raise ModelDirError(
                 f"{self.path} is not a finpulse model directory (missing {', '.join(missing)}); "
@@ -119,7 +121,9 @@ def save_model_dir(
     tokenizer.save_pretrained(out)
     if not (out / TOKENIZER).exists():
         raise ModelDirError(f"the base tokenizer has no fast (tokenizer.json) form; cannot serve {out}")
-    (out / LABELS).write_text(json.dumps({"sentiment": list(SENTIMENTS), "topic": list(topics)}, indent=2) + "\n")
+    (out / LABELS).write_text(
+        json.dumps({"sentiment": list(SENTIMENTS), "topic": list(topics)}, indent=2) + "\n"
+    )
     full_meta = {
         **meta,
         "model_version": content_hash(out),

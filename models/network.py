@@ -23,7 +23,9 @@ class TwoHeadModel(nn.Module):
         """Randomly initialised model of the given encoder config (weights loaded afterwards)."""
         return cls(AutoModel.from_config(config, attn_implementation="eager"), n_sentiments, n_topics)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (sentiment_logits, topic_logits), each [batch, n_labels]."""
         # Explicit zeros: the encoder's buffered token_type_ids do not trace well with dynamic axes.
         hidden = self.encoder(

@@ -58,3 +58,11 @@ def ch_client(clickhouse_settings: ClickHouseSettings) -> Iterator[ClickHouseCli
     client = connect(clickhouse_settings)
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory):
+    """A tiny two-head model trained in seconds (the stage tests need a real model, not a fake)."""
+    from models.training import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))

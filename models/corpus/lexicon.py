@@ -169,16 +169,19 @@ _INDUSTRY_SECTORS: tuple[tuple[str, str], ...] = (
 
 _SUFFIXES = re.compile(
     r"(,?\s+(inc\.?|incorporated|corp\.?|corporation|co\.?|company|plc|p\.l\.c\.|ag|se|sa|s\.a\.|n\.v\.|nv|"
-    r"ltd\.?|limited|group|holdings?|& co\.? kgaa|kgaa|\(the\)|the|class [abc]))+$",
+    r"ltd\.?|limited|holdings?|& co\.? kgaa|kgaa|\(the\)|the|class [abc]))+$",
     re.IGNORECASE,
 )
 
 _INDICES = ("S&P 500", "NASDAQ 100", "DAX", "FTSE 100", "CAC_40", "EURO STOXX 50", "Switzerland 20")
 
 
+_NAME_FIXES = {"EBay": "eBay", "News": "News Corp", "Partners": "Partners Group"}
+
+
 def _short_name(name: str) -> str:
-    short = _SUFFIXES.sub("", name.strip()).strip(" ,")
-    return short or name.strip()
+    short = _SUFFIXES.sub("", name.strip()).strip(" ,&")
+    return _NAME_FIXES.get(short, short or name.strip())
 
 
 def _sector(industries: list[str]) -> str:
@@ -200,9 +203,9 @@ def refresh_companies(path: Path = COMPANIES_CSV) -> int:
     for index in _INDICES:
         for stock in stocks.get_stocks_by_index(index):
             symbols = [s.get("yahoo", "") for s in stock.get("symbols", [])]
-            plain = [s for s in symbols if s and "." not in s and s.replace("-", "").isalpha()]
+            plain = [s for s in symbols if s and "." not in s and s.isalpha()]
             ticker = plain[0] if plain else (stock.get("symbol") or "").split(".")[0]
-            if not ticker or not ticker.replace("-", "").isalpha() or ticker in rows:
+            if not ticker or not ticker.isalpha() or ticker in rows:
                 continue
             name = _short_name(stock["name"])
             if any(r[0] == name for r in rows.values()):
@@ -223,7 +226,13 @@ def load_companies(path: Path = COMPANIES_CSV) -> tuple[Company, ...]:
 
 SECTORS: dict[str, dict[str, tuple[str, ...]]] = {
     "tech": {
-        "product": ("cloud platform", "AI assistant", "laptop line", "subscription service", "software suite"),
+        "product": (
+            "cloud platform",
+            "AI assistant",
+            "laptop line",
+            "subscription service",
+            "software suite",
+        ),
         "unit": ("devices", "laptops", "routers", "servers"),
         "defect": ("a battery overheating risk", "a security flaw", "faulty power adapters"),
         "regulator": ("FTC", "European Commission", "DOJ"),
@@ -244,7 +253,7 @@ SECTORS: dict[str, dict[str, tuple[str, ...]]] = {
         "product": ("auto insurance line", "life policy", "reinsurance unit"),
         "unit": ("policies", "claims"),
         "defect": ("a claims-processing error",),
-        "regulator": ("state insurance regulators", "SEC"),
+        "regulator": ("the NAIC", "SEC", "FCA"),
     },
     "pharma": {
         "product": ("obesity drug", "cancer therapy", "vaccine", "Alzheimer's drug", "diabetes treatment"),
@@ -328,54 +337,190 @@ SECTORS: dict[str, dict[str, tuple[str, ...]]] = {
         "product": ("office portfolio", "logistics warehouses", "mall portfolio"),
         "unit": ("properties",),
         "defect": ("a fire-safety issue",),
-        "regulator": ("SEC", "state regulators"),
+        "regulator": ("SEC", "a state regulator"),
     },
 }
 
 VOCAB: dict[str, tuple[str, ...]] = {
-    "cb": ("the Fed", "the ECB", "the Bank of England", "the Bank of Japan", "the Bank of Canada",
-           "the RBA", "the Swiss National Bank", "the Riksbank"),
+    "cb": (
+        "the Fed",
+        "the ECB",
+        "the Bank of England",
+        "the Bank of Japan",
+        "the Bank of Canada",
+        "the RBA",
+        "the Swiss National Bank",
+        "the Riksbank",
+    ),
     "cbshort": ("Fed", "ECB", "BoE", "BoJ", "BoC", "RBA", "SNB"),
-    "cbhead": ("Fed chair", "ECB president", "BoE governor", "BoJ governor", "a Fed governor",
-               "the New York Fed president", "an ECB board member"),
+    "cbhead": (
+        "Fed chair",
+        "ECB president",
+        "BoE governor",
+        "BoJ governor",
+        "a Fed governor",
+        "the New York Fed president",
+        "an ECB board member",
+    ),
     "economy": ("US", "euro zone", "UK", "Japanese", "Chinese", "German", "Canadian"),
     "country": ("US", "China", "Germany", "Japan", "the UK", "France", "India", "Brazil", "Canada"),
-    "indicator": ("inflation", "core inflation", "consumer prices", "producer prices", "retail sales",
-                  "factory output", "GDP growth", "wage growth", "consumer confidence"),
-    "index": ("S&P 500", "Nasdaq", "Dow", "Stoxx 600", "FTSE 100", "DAX", "Nikkei", "Hang Seng",
-              "Russell 2000", "CAC 40"),
+    "indicator": (
+        "inflation",
+        "core inflation",
+        "consumer prices",
+        "producer prices",
+        "retail sales",
+        "factory output",
+        "GDP growth",
+        "wage growth",
+        "consumer confidence",
+    ),
+    "index": (
+        "S&P 500",
+        "Nasdaq",
+        "Dow",
+        "Stoxx 600",
+        "FTSE 100",
+        "DAX",
+        "Nikkei",
+        "Hang Seng",
+        "Russell 2000",
+        "CAC 40",
+    ),
     "idxtag": ("$SPY", "$QQQ", "$IWM", "$DIA", "spx", "ndx", "es_f", "nq"),
-    "sector": ("tech", "bank", "energy", "healthcare", "chip", "utilities", "retail", "airline",
-               "biotech", "real estate", "industrials", "consumer staples"),
+    "sector": (
+        "tech",
+        "bank",
+        "energy",
+        "healthcare",
+        "chip",
+        "utilities",
+        "retail",
+        "airline",
+        "biotech",
+        "real estate",
+        "industrials",
+        "consumer staples",
+    ),
     "commodity": ("oil", "Brent crude", "gold", "copper", "natural gas", "silver", "wheat", "iron ore"),
     "fx": ("the dollar", "the euro", "the yen", "sterling", "the yuan", "the Swiss franc"),
     "pair": ("EUR/USD", "USD/JPY", "GBP/USD", "AUD/USD", "USD/CNH"),
     "crypto": ("bitcoin", "ether", "solana", "crypto"),
     "cryptotag": ("$BTC", "$ETH", "$SOL", "btc", "eth"),
-    "broker": ("Goldman Sachs", "Morgan Stanley", "JPMorgan", "Barclays", "UBS", "Citi", "Jefferies",
-               "Bernstein", "BofA Securities", "Wedbush", "Piper Sandler", "Evercore ISI",
-               "Deutsche Bank", "RBC Capital", "Wells Fargo", "Mizuho", "KeyBanc"),
+    "broker": (
+        "Goldman Sachs",
+        "Morgan Stanley",
+        "JPMorgan",
+        "Barclays",
+        "UBS",
+        "Citi",
+        "Jefferies",
+        "Bernstein",
+        "BofA Securities",
+        "Wedbush",
+        "Piper Sandler",
+        "Evercore ISI",
+        "Deutsche Bank",
+        "RBC Capital",
+        "Wells Fargo",
+        "Mizuho",
+        "KeyBanc",
+    ),
     "rating_up": ("buy", "outperform", "overweight", "strong buy"),
     "rating_mid": ("neutral", "hold", "equal-weight", "market perform", "sector perform"),
     "rating_dn": ("sell", "underperform", "underweight", "reduce"),
     "exec": ("CEO", "chief executive", "CFO", "chief financial officer", "COO", "chairman"),
-    "month": ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-              "October", "November", "December"),
+    "month": (
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ),
     "mon": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
     "weekday": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday"),
     "city": ("Austin", "Dublin", "Singapore", "Ohio", "Texas", "Mexico", "Poland", "Vietnam", "Arizona"),
-    "court": ("a federal judge", "a Delaware court", "an appeals court", "the EU General Court",
-              "a jury in Texas", "the Supreme Court"),
-    "lawtopic": ("antitrust", "securities fraud", "privacy", "patent", "consumer protection",
-                 "anti-money-laundering", "price-fixing", "data-protection"),
+    "court": (
+        "a federal judge",
+        "a Delaware court",
+        "an appeals court",
+        "the EU General Court",
+        "a jury in Texas",
+        "the Supreme Court",
+    ),
+    "lawtopic": (
+        "antitrust",
+        "securities fraud",
+        "privacy",
+        "patent",
+        "consumer protection",
+        "anti-money-laundering",
+        "price-fixing",
+        "data-protection",
+    ),
     "union": ("the UAW", "the Teamsters", "machinists", "dockworkers", "pilots", "nurses"),
     "pos_emo": ("🚀", "🚀🚀", "📈", "🔥", "💰", "🙌", "💎🙌", "🟢", "😎", "🤑"),
     "neg_emo": ("📉", "😬", "💀", "🩸", "😭", "🤡", "🔴", "😤", "🥲"),
     "neu_emo": ("👀", "🤔", "📅", "⏳", "🧐"),
     "sarc_emo": ("🙃", "🤡", "😂", "💀", "🫠"),
     "weather": ("rain", "snow", "fog", "a heatwave", "thunderstorms"),
-    "team": ("the Jets", "the Lakers", "Arsenal", "the Yankees", "the Packers", "Real Madrid", "the Celtics"),
-    "food": ("coffee", "pizza", "ramen", "tacos", "bagels", "pho"),
-    "show": ("the new season", "that documentary", "the finale", "the reboot"),
-    "thing": ("laptop", "phone", "wifi", "train", "bus", "dishwasher", "printer"),
+    "team": (
+        "the Jets",
+        "the Lakers",
+        "Arsenal",
+        "the Yankees",
+        "the Packers",
+        "Real Madrid",
+        "the Celtics",
+        "the Dodgers",
+        "Liverpool",
+        "the Bruins",
+        "the Warriors",
+        "Bayern",
+        "the Cubs",
+        "the Knicks",
+    ),
+    "food": (
+        "coffee",
+        "pizza",
+        "ramen",
+        "tacos",
+        "bagels",
+        "pho",
+        "curry",
+        "sushi",
+        "burgers",
+        "dumplings",
+        "pancakes",
+        "salad",
+    ),
+    "show": (
+        "the new season",
+        "that documentary",
+        "the finale",
+        "the reboot",
+        "the cooking show",
+        "the space movie",
+        "the true crime series",
+    ),
+    "thing": (
+        "laptop",
+        "phone",
+        "wifi",
+        "train",
+        "bus",
+        "dishwasher",
+        "printer",
+        "car",
+        "bike",
+        "heating",
+        "washing machine",
+    ),
 }

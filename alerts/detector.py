@@ -1,0 +1,336 @@
+"""Spike detection: a pure, deterministic function of the bucket series, the rules and a state.
+
+    result = detect(series, rules, state, watermark)
+
+- `series`: per-key buckets (`storage.queries.BucketStats`, any order, any keys).
+- `state`: what earlier calls learnt (`DetectorState`, JSON-serialisable; `None` = start fresh).
+- `watermark`: event time up to which data is complete (the caller subtracts its grace period);
+  a bucket is judged once its end is at or before the watermark, and never again.
+
+Buckets that start before `state.cutoff` were judged already and are ignored (late data). Because
+every key is advanced bucket by bucket on a fixed grid, calling `detect` poll by poll (live worker)
+or once over the whole history (backtest) gives the same events and the same final state.
+
+Method (see alerts/README.md): per rule and key, a volume-weighted EWMA of the negative share is
+the baseline p0; the variance of a share over n stories is the binomial p0(1-p0)/n (p0 floored)
+times an EWMA over-dispersion factor floored at 1. A bucket is hot when volume, negative count,
+z-score and absolute lift, pooled over the last `window_buckets`, all pass; an episode opens after
+`enter_buckets` hot buckets, stays open while z >= z_exit, closes after `exit_buckets` colder
+buckets (resolved event), then the key rests `cooldown_buckets`. Buckets inside an episode do not
+update the baseline, and other updates are winsorised at clip_z, so a spike never raises its own
+baseline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Literal
+
+from alerts.rules import Rule, RuleSet
+from storage.queries import BucketStats
+
+State = Literal["firing", "resolved"]
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    """One alert event: an episode opened (`firing`) or ended (`resolved`).
+
+    Metrics cover the episode so far: summed volume and negative count over its hot buckets, their
+    share, the baseline share when it opened, and the peak z-score. `decided_at` is the event time
+    (end of the bucket) at which the detector decided, for lead-time measurements.
+    """
+
+    alert_id: str
+    rule: str
+    key_kind: str
+    key: str
+    state: State
+    severity: str
+    window_start: datetime
+    window_end: datetime
+    decided_at: datetime
+    volume: int
+    negative: int
+    negative_share: float
+    baseline: float
+    z_score: float
+
+    @property
+    def idempotency_key(self) -> str:
+        """What receivers dedupe on: one delivery per alert and state."""
+        return f"{self.alert_id}:{self.state}"
+
+
+def alert_id(rule: str, key_kind: str, key: str, episode_start: datetime) -> str:
+    """Stable id of an episode: hash of rule, key and the episode's first bucket."""
+    basis = f"{rule}\x1f{key_kind}\x1f{key}\x1f{int(episode_start.timestamp())}"
+    return hashlib.sha256(basis.encode()).hexdigest()[:32]
+
+
+@dataclass(slots=True)
+class KeyState:
+    """Baseline and episode state of one (rule, key); times are epoch seconds of bucket starts."""
+
+    next_bucket: int
+    last_data: int
+    seen: int = 0
+    neg_ewma: float = 0.0
+    vol_ewma: float = 0.0
+    dispersion: float = 1.0
+    active: bool = False
+    hot_run: int = 0
+    cold_run: int = 0
+    cooldown_left: int = 0
+    start: int = 0
+    last_hot_end: int = 0
+    volume: int = 0
+    negative: int = 0
+    baseline: float = 0.0
+    peak_z: float = 0.0
+    recent: list[list[int]] = field(default_factory=list)
+
+    @property
+    def settled(self) -> bool:
+        """Nothing pending: empty buckets would leave this state unchanged."""
+        return not (self.active or self.hot_run or self.cooldown_left or any(v for v, _ in self.recent))
+
+
+@dataclass(slots=True)
+class DetectorState:
+    """Everything `detect` carries between calls; `to_json`/`from_json` round-trip it exactly."""
+
+    rules_fingerprint: str = ""
+    cutoff: int | None = None
+    keys: dict[str, KeyState] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        """A JSON-ready dict (floats survive a JSON round trip exactly)."""
+        return {
+            "rules_fingerprint": self.rules_fingerprint,
+            "cutoff": self.cutoff,
+            "keys": {name: asdict(ks) for name, ks in sorted(self.keys.items())},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> DetectorState:
+        """Inverse of `to_json`."""
+        keys = {name: KeyState(**values) for name, values in data["keys"].items()}
+        return cls(data["rules_fingerprint"], data["cutoff"], keys)
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionResult:
+    events: list[AlertEvent]
+    state: DetectorState
+
+
+def _state_key(rule: str, key_kind: str, key: str) -> str:
+    return f"{rule}\x1f{key_kind}\x1f{key}"
+
+
+def _ts(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch, tz=UTC)
+
+
+def _binomial_variance(rule: Rule, p0: float, volume: int) -> float:
+    """Variance of a share of `volume` stories under the baseline (p0 floored away from 0 and 1)."""
+    p = min(max(p0, rule.baseline_floor), 1.0 - rule.baseline_floor)
+    return p * (1.0 - p) / volume
+
+
+def _variance(ks: KeyState, rule: Rule, p0: float, volume: int) -> float:
+    """Binomial variance scaled by the learnt over-dispersion, never below the binomial itself."""
+    return max(ks.dispersion, 1.0) * _binomial_variance(rule, p0, volume)
+
+
+class _KeyRun:
+    """Advances one (rule, key) through its buckets, collecting events."""
+
+    def __init__(self, rule: Rule, key_kind: str, key: str, bucket_s: int, forget_after: int) -> None:
+        self.rule, self.key_kind, self.key = rule, key_kind, key
+        self.bucket_s, self.forget_after = bucket_s, forget_after
+        self.events: list[AlertEvent] = []
+
+    def advance(
+        self, ks: KeyState | None, buckets: list[tuple[int, int, int]], cutoff: int
+    ) -> KeyState | None:
+        """Judge `buckets` (start, volume, negative; sorted, all < cutoff) and empty ones up to `cutoff`."""
+        for start, volume, negative in buckets:
+            if ks is not None:
+                self._empty_until(ks, start)
+                if ks.settled and start - ks.last_data >= self.forget_after * self.bucket_s:
+                    ks = None
+            if ks is None:
+                ks = KeyState(next_bucket=start, last_data=start)
+            self._judge(ks, start, volume, negative)
+        if ks is not None:
+            self._empty_until(ks, cutoff)
+        return ks
+
+    def _empty_until(self, ks: KeyState, until: int) -> None:
+        while ks.next_bucket < until and not ks.settled:
+            self._judge(ks, ks.next_bucket, 0, 0)
+        ks.next_bucket = max(ks.next_bucket, until)
+
+    def _judge(self, ks: KeyState, start: int, volume: int, negative: int) -> None:
+        rule = self.rule
+        end = start + self.bucket_s
+        z = lift = None
+        pooled_volume = volume + sum(v for v, _ in ks.recent)
+        pooled_negative = negative + sum(k for _, k in ks.recent)
+        if volume and ks.seen >= rule.warmup_buckets:
+            p0 = ks.neg_ewma / ks.vol_ewma
+            lift = pooled_negative / pooled_volume - p0
+            # continuity correction: half a story, so tiny buckets do not look significant
+            z = (lift - 0.5 / pooled_volume) / math.sqrt(_variance(ks, rule, p0, pooled_volume))
+        hot = (
+            z is not None
+            and pooled_volume >= rule.min_volume
+            and pooled_negative >= rule.min_negative
+            and z >= rule.z_enter
+            and lift >= rule.min_lift
+        )
+        anomalous = False
+        if ks.active:
+            if z is not None and z >= rule.z_exit:
+                anomalous, ks.cold_run = True, 0
+                self._accumulate(ks, end, volume, negative, z)
+            else:
+                ks.cold_run += 1
+                if ks.cold_run >= rule.exit_buckets:
+                    self._emit(ks, "resolved", end)
+                    ks.active, ks.cold_run, ks.cooldown_left = False, 0, rule.cooldown_buckets
+        elif ks.cooldown_left:
+            ks.cooldown_left -= 1
+        elif hot:
+            if ks.hot_run == 0:
+                ks.start, ks.volume, ks.negative, ks.peak_z = start, 0, 0, 0.0
+                ks.baseline = ks.neg_ewma / ks.vol_ewma
+            anomalous, ks.hot_run = True, ks.hot_run + 1
+            self._accumulate(ks, end, volume, negative, z)
+            if ks.hot_run >= rule.enter_buckets:
+                ks.active, ks.hot_run, ks.cold_run = True, 0, 0
+                self._emit(ks, "firing", end)
+        else:
+            ks.hot_run = 0
+        if volume:
+            if not anomalous:  # a spike must not raise its own baseline
+                self._learn(ks, volume, negative)
+            ks.last_data = start
+        if rule.window_buckets > 1:
+            ks.recent = [*ks.recent, [volume, negative]][-(rule.window_buckets - 1) :]
+        ks.next_bucket = end
+
+    @staticmethod
+    def _accumulate(ks: KeyState, end: int, volume: int, negative: int, z: float) -> None:
+        ks.volume += volume
+        ks.negative += negative
+        ks.peak_z = max(ks.peak_z, z)
+        ks.last_hot_end = end
+
+    def _learn(self, ks: KeyState, volume: int, negative: int) -> None:
+        share = negative / volume
+        if ks.seen == 0:
+            ks.neg_ewma, ks.vol_ewma = float(negative), float(volume)
+        else:
+            rule = self.rule
+            a = max(rule.alpha, 1.0 / (ks.seen + 1))  # running mean until the EWMA has enough history
+            p0 = ks.neg_ewma / ks.vol_ewma
+            if ks.seen >= rule.warmup_buckets:
+                spread = rule.clip_z * math.sqrt(_variance(ks, rule, p0, volume))
+                share = min(max(share, p0 - spread), p0 + spread)
+            ks.neg_ewma = (1 - a) * ks.neg_ewma + a * share * volume
+            ks.vol_ewma = (1 - a) * ks.vol_ewma + a * volume
+            ks.dispersion = (1 - a) * ks.dispersion + a * (share - p0) ** 2 / _binomial_variance(
+                rule, p0, volume
+            )
+        ks.seen += 1
+
+    def _emit(self, ks: KeyState, state: State, decided_end: int) -> None:
+        window_start = _ts(ks.start)
+        self.events.append(
+            AlertEvent(
+                alert_id=alert_id(self.rule.name, self.key_kind, self.key, window_start),
+                rule=self.rule.name,
+                key_kind=self.key_kind,
+                key=self.key,
+                state=state,
+                severity=self.rule.severity(ks.peak_z),
+                window_start=window_start,
+                window_end=_ts(ks.last_hot_end),
+                decided_at=_ts(decided_end),
+                volume=ks.volume,
+                negative=ks.negative,
+                negative_share=ks.negative / ks.volume if ks.volume else 0.0,
+                baseline=ks.baseline,
+                z_score=ks.peak_z,
+            )
+        )
+
+
+def watermark_cutoff(watermark: datetime, bucket_s: int) -> int:
+    """Start (epoch s) of the first bucket not yet complete at `watermark`."""
+    return int(watermark.timestamp()) // bucket_s * bucket_s
+
+
+def detect(
+    series: Iterable[BucketStats],
+    rules: RuleSet,
+    state: DetectorState | None = None,
+    watermark: datetime | None = None,
+) -> DetectionResult:
+    """Judge every bucket ending at or before `watermark` that `state` has not judged yet.
+
+    Returns the events in decision order and the new state (the input state is not modified).
+    With `watermark=None` all buckets in `series` are judged (backtest over a closed history).
+    """
+    bucket_s = rules.bucket_s
+    fingerprint = rules.fingerprint()
+    if state is not None and state.rules_fingerprint != fingerprint:
+        raise ValueError("detector state was built under different rules; start from a fresh state")
+    state = state or DetectorState(rules_fingerprint=fingerprint)
+    per_key: dict[tuple[str, str], list[tuple[int, int, int]]] = {}
+    for b in series:
+        start = int(b.start.timestamp())
+        if start % bucket_s:
+            raise ValueError(f"bucket {b.start.isoformat()} is not aligned to bucket_s={bucket_s}")
+        per_key.setdefault((b.key_kind, b.key), []).append((start, b.volume, b.negative))
+    if watermark is not None:
+        cutoff = watermark_cutoff(watermark, bucket_s)
+    else:
+        last = max((s for rows in per_key.values() for s, _, _ in rows), default=None)
+        cutoff = state.cutoff if last is None else last + bucket_s
+    if state.cutoff is not None:
+        cutoff = max(cutoff, state.cutoff)
+    judged_before = state.cutoff if state.cutoff is not None else -math.inf
+
+    keys = {name: replace(ks) for name, ks in state.keys.items()}
+    events: list[AlertEvent] = []
+    known = {tuple(name.split("\x1f")) for name in keys}
+    candidates = {(kind, key) for kind, key in per_key} | {(kind, key) for _, kind, key in known}
+    for rule in rules.rules:
+        for kind, key in sorted(candidates):
+            if not rule.applies_to(kind, key):
+                continue
+            name = _state_key(rule.name, kind, key)
+            rows = sorted(r for r in per_key.get((kind, key), ()) if judged_before <= r[0] < cutoff)
+            if name not in keys and not rows:
+                continue
+            run = _KeyRun(rule, kind, key, bucket_s, rules.forget_after_buckets)
+            ks = run.advance(keys.get(name), rows, cutoff)
+            if (
+                ks is not None
+                and ks.settled
+                and cutoff - ks.last_data >= rules.forget_after_buckets * bucket_s
+            ):
+                keys.pop(name, None)  # would restart fresh on its next data anyway
+            elif ks is not None:
+                keys[name] = ks
+            events.extend(run.events)
+    events.sort(key=lambda e: (e.decided_at, e.rule, e.key_kind, e.key, e.state != "resolved"))
+    return DetectionResult(events, DetectorState(fingerprint, cutoff, keys))

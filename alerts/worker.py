@@ -1,0 +1,268 @@
+"""The alert worker: detect spikes in stored buckets, record them, deliver them.
+
+Lifecycle:
+    worker = AlertWorker(settings, client)   # no I/O
+    worker.setup()                           # load rules, migrate-checked tables, detector state
+    worker.run_once(watermark=None)          # one poll: detect -> store -> deliver; returns new events
+    worker.run_forever(stop_event)           # poll every `poll_interval_s` until the event is set
+    worker.close()                           # HTTP clients (the ClickHouse client belongs to the caller)
+
+Order inside a poll (the outbox guarantees): new events are inserted into `alerts` before any
+delivery; the detector state is saved after them; then every event without a `delivered` or
+`failed` attempt per endpoint is sent (one thread per endpoint; Grafana annotations are one more
+"endpoint", best effort). A crash anywhere repeats, on restart, only what had not been
+acknowledged; an (alert_id, state) already in `alerts` is never fired again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import orjson
+
+from alerts.delivery import Attempt, RetryPolicy, WebhookSender
+from alerts.detector import AlertEvent, DetectorState, detect
+from alerts.grafana import GrafanaAnnotator
+from alerts.outbox import Outbox, PendingEvent
+from alerts.rules import RuleSet, load_rules
+from alerts.settings import AlertSettings, WebhookEndpoint
+from storage.client import ClickHouseClient, StorageError
+from storage.queries import bucket_series, most_negative
+
+log = logging.getLogger(__name__)
+
+GRAFANA_ENDPOINT = "grafana"
+# Events older than this are not re-delivered after an outage (receivers would act on stale news).
+REDELIVER_MAX_AGE = timedelta(days=7)
+# A published_at further ahead than this is a clock error and must not drag the watermark forward.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def dashboard_link(base_url: str, run_id: str, event: AlertEvent) -> str:
+    """Grafana link to the key's panels around the alert window (±30 min)."""
+    start_ms = int((event.window_start - timedelta(minutes=30)).timestamp() * 1000)
+    end_ms = int((event.window_end + timedelta(minutes=30)).timestamp() * 1000)
+    return (
+        f"{base_url}?var-run_id={run_id}&var-key_kind={event.key_kind}&var-key={event.key}"
+        f"&from={start_ms}&to={end_ms}"
+    )
+
+
+def build_payload(event: AlertEvent, run_id: str, samples: list, dashboard_url: str) -> bytes:
+    """The webhook body (sorted keys, so the stored bytes are what every attempt signs)."""
+    payload = {
+        "alert_id": event.alert_id,
+        "idempotency_key": event.idempotency_key,
+        "state": event.state,
+        "severity": event.severity,
+        "rule": event.rule,
+        "run_id": run_id,
+        "key_kind": event.key_kind,
+        "key": event.key,
+        "window": {
+            "start": _iso(event.window_start),
+            "end": _iso(event.window_end),
+            "start_ms": int(event.window_start.timestamp() * 1000),
+            "end_ms": int(event.window_end.timestamp() * 1000),
+            "decided_at": _iso(event.decided_at),
+        },
+        "metrics": {
+            "volume": event.volume,
+            "negative": event.negative,
+            "negative_share": round(event.negative_share, 6),
+            "baseline": round(event.baseline, 6),
+            "z_score": round(event.z_score, 4),
+        },
+        "documents": [
+            {"title": s.title, "url": s.url, "source": s.source, "score": round(float(s.score), 4)}
+            for s in samples
+        ],
+        "dashboard_url": dashboard_url,
+    }
+    return orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+
+
+class AlertWorker:
+    """Polls ClickHouse, runs the detector, keeps the outbox and delivers (see module docstring)."""
+
+    def __init__(
+        self, settings: AlertSettings, client: ClickHouseClient, http: httpx.Client | None = None
+    ) -> None:
+        self.settings = settings
+        self._client = client
+        self._http = http
+        self._owns_http = http is None
+        self.rules: RuleSet | None = None
+        self.state: DetectorState | None = None
+        self._watermark: datetime | None = None
+        self._outbox = Outbox(client, settings.run_id)
+        self._sender: WebhookSender | None = None
+        self._grafana: GrafanaAnnotator | None = None
+
+    def setup(self) -> None:
+        """Load and validate the rules, the saved detector state, and open the HTTP clients."""
+        s = self.settings
+        self.rules = load_rules(s.rules_path)
+        self.state = self._outbox.load_state(self.rules.fingerprint())
+        if self.state is not None and self.state.cutoff is not None:
+            self._watermark = datetime.fromtimestamp(self.state.cutoff, UTC)
+        if self._http is None:
+            self._http = httpx.Client()
+        policy = RetryPolicy(s.max_attempts, s.backoff_s, s.backoff_max_s, s.retry_after_max_s)
+        self._sender = WebhookSender(self._http, policy)
+        if s.grafana_url:
+            token = s.grafana_token.get_secret_value() if s.grafana_token else None
+            self._grafana = GrafanaAnnotator(s.grafana_url, token, s.grafana_timeout_s)
+        log.info(
+            "alert worker ready: run_id=%s, %d rules, %d webhook endpoints, grafana=%s, state=%s",
+            s.run_id, len(self.rules.rules), len(s.webhooks), bool(self._grafana),
+            "resumed" if self.state else "fresh",
+        )  # fmt: skip
+
+    def current_watermark(self, now: datetime | None = None) -> datetime | None:
+        """Event time up to which data is taken as complete: newest published_at minus the grace period.
+
+        Never moves back. With `idle_advance_s` set it also follows the wall clock, so episodes
+        resolve when traffic stops entirely.
+        """
+        now = now or datetime.now(UTC)
+        newest = self._outbox.newest_event_time(not_after=now + MAX_CLOCK_SKEW)
+        candidates = [w for w in (self._watermark,) if w is not None]
+        if newest is not None:
+            candidates.append(newest - timedelta(seconds=self.settings.grace_s))
+        if self.settings.idle_advance_s is not None:
+            candidates.append(now - timedelta(seconds=self.settings.idle_advance_s))
+        return max(candidates) if candidates else None
+
+    def run_once(self, watermark: datetime | None = None) -> list[AlertEvent]:
+        """One poll: judge buckets complete at `watermark` (derived from data when None), store new
+        events, then deliver everything pending. Returns the events stored by this call."""
+        if self.rules is None:
+            raise RuntimeError("call setup() first")
+        watermark = watermark or self.current_watermark()
+        new_events: list[AlertEvent] = []
+        if watermark is not None:
+            new_events = self._detect_and_store(watermark)
+        self.deliver_pending()
+        return new_events
+
+    def _detect_and_store(self, watermark: datetime) -> list[AlertEvent]:
+        rules, s = self.rules, self.settings
+        if self.state is not None and self.state.cutoff is not None:
+            start = datetime.fromtimestamp(self.state.cutoff, UTC)
+        else:
+            first = int((watermark - timedelta(seconds=s.lookback_s)).timestamp())
+            start = datetime.fromtimestamp(first - first % rules.bucket_s, UTC)
+        end = watermark
+        if end <= start:
+            return []
+        series = bucket_series(self._client, s.run_id, start, end, rules.bucket_s, rules.key_kinds)
+        result = detect(series, rules, self.state, watermark)
+        stored = self._outbox.stored({e.alert_id for e in result.events})
+        new_events = [e for e in result.events if (e.alert_id, e.state) not in stored]
+        if new_events:
+            bodies = [(e, self._payload(e)) for e in new_events]
+            self._outbox.store(bodies, detected_at=datetime.now(UTC))
+            for e in new_events:
+                log.warning(
+                    "alert %s %s %s %s=%s z=%.1f", e.state, e.severity, e.rule, e.key_kind, e.key, e.z_score
+                )
+        if self.state is None or result.state.cutoff != self.state.cutoff:
+            self._outbox.save_state(result.state, saved_at=datetime.now(UTC))
+        self.state = result.state
+        self._watermark = max(watermark, self._watermark or watermark)
+        return new_events
+
+    def _payload(self, event: AlertEvent) -> bytes:
+        s = self.settings
+        samples = []
+        if s.samples:
+            # the firing bucket(s) hold the most telling documents; resolved events list the episode's
+            samples = most_negative(
+                self._client,
+                s.run_id,
+                event.key_kind,
+                event.key,
+                event.window_start,
+                event.window_end,
+                s.samples,
+            )
+        link = dashboard_link(s.dashboard_url, s.run_id, event)
+        return build_payload(event, s.run_id, samples, link)
+
+    def deliver_pending(self) -> None:
+        """Send every unacknowledged event to every endpoint (one thread per endpoint)."""
+        since = datetime.now(UTC) - REDELIVER_MAX_AGE
+        jobs = [(self._deliver_webhooks, endpoint) for endpoint in self.settings.webhooks]
+        if self._grafana is not None:
+            jobs.append((self._deliver_grafana, None))
+        if not jobs:
+            return
+        with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="alert-delivery") as pool:
+            futures = [pool.submit(job, arg, since) for job, arg in jobs]
+            for future in futures:
+                try:
+                    future.result()
+                except StorageError as exc:  # the next poll retries
+                    log.error("alert delivery pass stopped: %s", exc)
+
+    def _deliver_webhooks(self, endpoint: WebhookEndpoint, since: datetime) -> None:
+        for event in self._outbox.pending(endpoint.name, since):
+            outcome = self._sender.send(
+                endpoint,
+                event.payload,
+                f"{event.alert_id}:{event.state}",
+                on_attempt=lambda attempt, e=event: self._outbox.record(e.alert_id, e.state, attempt),
+            )
+            if outcome == "failed":
+                log.error(
+                    "webhook %s refused alert %s (%s): not retried",
+                    endpoint.name,
+                    event.alert_id,
+                    event.state,
+                )
+            elif outcome == "retry":
+                log.warning("webhook %s unreachable; pending alerts retried next poll", endpoint.name)
+                return
+
+    def _deliver_grafana(self, _: None, since: datetime) -> None:
+        for event in self._outbox.pending(GRAFANA_ENDPOINT, since):
+            if not self._annotate(event):
+                return
+
+    def _annotate(self, event: PendingEvent) -> bool:
+        attempted_at = datetime.now(UTC)
+        try:
+            self._grafana.annotate(orjson.loads(event.payload))
+        except Exception as exc:  # grafana-client raises many types; annotations are best effort
+            log.warning("Grafana annotation for %s failed (retried next poll): %s", event.alert_id, exc)
+            outcome, error = "retry", f"{type(exc).__name__}: {exc}"[:500]
+        else:
+            outcome, error = "delivered", ""
+        self._outbox.record(
+            event.alert_id, event.state, Attempt(GRAFANA_ENDPOINT, 1, attempted_at, 0, outcome, error)
+        )
+        return outcome == "delivered"
+
+    def run_forever(self, stop_event: threading.Event) -> None:
+        """Poll until `stop_event` is set; a ClickHouse outage is logged and retried next poll."""
+        while not stop_event.is_set():
+            try:
+                self.run_once()
+            except StorageError as exc:
+                log.error("alert poll failed (retried in %.0fs): %s", self.settings.poll_interval_s, exc)
+            stop_event.wait(self.settings.poll_interval_s)
+
+    def close(self) -> None:
+        """Close HTTP clients this worker opened."""
+        if self._owns_http and self._http is not None:
+            self._http.close()
+            self._http = None

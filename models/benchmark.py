@@ -1,0 +1,91 @@
+"""Throughput and latency per backend x batch size x sequence length, on the same inputs for all."""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from models.base import Classifier
+from models.settings import ModelSettings
+
+BATCH_SIZES = (1, 8, 32, 128)
+LENGTHS = (64, 128)
+
+
+def make_inputs(sentences: Sequence[str], n: int, min_words: int) -> list[str]:
+    """n texts of at least ``min_words`` words made by chaining sentences (cut by the tokenizer's limit)."""
+    out, i = [], 0
+    for _ in range(n):
+        parts: list[str] = []
+        while sum(len(p.split()) for p in parts) < min_words:
+            parts.append(sentences[i % len(sentences)])
+            i += 1
+        out.append(" ".join(parts))
+    return out
+
+
+def time_cell(clf: Classifier, texts: Sequence[str], batch: int, min_seconds: float) -> dict[str, float]:
+    """Warm up once, then call predict_batch repeatedly for at least ``min_seconds``."""
+    clf.predict_batch(texts[:batch])
+    latencies: list[float] = []
+    start = time.perf_counter()
+    k = 0
+    while time.perf_counter() - start < min_seconds or len(latencies) < 3:
+        chunk = [texts[(k * batch + j) % len(texts)] for j in range(batch)]
+        t0 = time.perf_counter()
+        clf.predict_batch(chunk)
+        latencies.append(time.perf_counter() - t0)
+        k += 1
+    total = sum(latencies)
+    latencies.sort()
+    return {
+        "docs_per_s": round(batch * len(latencies) / total, 1),
+        "latency_ms_p50": round(1000 * statistics.median(latencies), 2),
+        "latency_ms_p95": round(1000 * latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))], 2),
+        "calls": len(latencies),
+    }
+
+
+def run_bench(
+    settings: ModelSettings,
+    backends: Sequence[tuple[str, dict[str, Any]]],
+    sentences: Sequence[str],
+    load: Callable[[ModelSettings], Classifier],
+    batch_sizes: Sequence[int] = BATCH_SIZES,
+    lengths: Sequence[int] = LENGTHS,
+    min_seconds: float = 2.0,
+    progress: Callable[[str], None] = lambda _: None,
+) -> dict[str, Any]:
+    """Bench each (name, settings overrides) backend; inputs fill each length bucket to its limit."""
+    results = []
+    version = None
+    for name, overrides in backends:
+        for length in lengths:
+            texts = make_inputs(sentences, max(batch_sizes) * 2, min_words=length)
+            clf = load(settings.model_copy(update={**overrides, "max_length": length}))
+            version = clf.model_version
+            for batch in batch_sizes:
+                cell = time_cell(clf, texts, batch, min_seconds)
+                results.append(
+                    {"backend": clf.backend, "name": name, "max_length": length, "batch_size": batch, **cell}
+                )
+                progress(
+                    f"{clf.backend:>16} len<={length:<3} batch {batch:>3}: {cell['docs_per_s']:>8} docs/s"
+                )
+            clf.close()
+    return {
+        "model_version": version,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "python": platform.python_version(),
+        },
+        "threads": settings.intra_op_threads,
+        "best_batch_size": settings.best_batch_size,
+        "results": results,
+    }

@@ -1,0 +1,353 @@
+"""`finpulse model ...` (train, eval, export, build-engine, bench) and the `classify` command.
+
+Heavy imports (torch, onnxruntime, transformers) happen inside the command functions.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from models.settings import ModelSettings
+
+app = typer.Typer(help="Train, evaluate, export, compile and benchmark the topic + sentiment classifier.")
+
+ModelDirOpt = Annotated[
+    Path | None, typer.Option("--model-dir", help="Model directory (default: settings dir).")
+]
+
+
+def _settings(model_dir: Path | None = None, **overrides: Any) -> ModelSettings:
+    """Settings from the environment, with CLI overrides that were actually given."""
+    settings = ModelSettings()
+    update = {k: v for k, v in {"dir": model_dir, **overrides}.items() if v is not None}
+    return settings.model_copy(update=update)
+
+
+def _err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+@app.command()
+def train(
+    out: ModelDirOpt = None,
+    data: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Local labelled file(s): PhraseBank .txt, .csv/.tsv/.jsonl. Default: the shipped corpus."
+        ),
+    ] = None,
+    with_corpus: Annotated[
+        bool, typer.Option(help="Also train on the shipped corpus when --data is given.")
+    ] = False,
+    aux: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Auxiliary labelled file(s) added to the training split only (never validated on)."
+        ),
+    ] = None,
+    base: Annotated[
+        Path | None, typer.Option(help="Local BERT-family folder (default all-MiniLM-L6-v2).")
+    ] = None,
+    text_column: str = "text",
+    label_column: str = "label",
+    topic_column: str = "topic",
+    label_map: Annotated[
+        str | None, typer.Option(help="Raw label mapping, e.g. 0=negative,1=neutral,2=positive")
+    ] = None,
+    epochs: int = 4,
+    batch_size: int = 32,
+    max_length: int = 64,
+    lr: float = 8e-5,
+    patience: int = 1,
+    seed: int = 13,
+    threads: Annotated[int | None, typer.Option(help="torch intra-op threads.")] = None,
+) -> None:
+    """Fine-tune encoder + sentiment and topic heads on CPU (early stopping on validation)."""
+    from models.datasets import load_corpus, read_file, split_records
+    from models.training import TrainConfig
+    from models.training import train as run_training
+
+    settings = _settings(out)
+    sources: list[str] = []
+    splits: dict[str, list[dict]] = {"train": [], "validation": [], "test": []}
+    if data:
+        records = []
+        for path in data:
+            rows = read_file(
+                path,
+                text_column=text_column,
+                label_column=label_column,
+                topic_column=topic_column or None,
+                label_map=parse_map(label_map),
+            )
+            records += rows
+            sources.append(f"{path} ({len(rows)} rows)")
+        for name, part in split_records(records, seed=seed).items():
+            splits[name] += part
+    if not data or with_corpus:
+        for name in splits:
+            splits[name] += load_corpus(name)
+        sources.append("finpulse corpus (models/corpus)")
+    for path in aux or []:
+        rows = read_file(path, text_column=text_column, label_column=label_column, topic_column=None)
+        splits["train"] += rows
+        sources.append(f"{path} ({len(rows)} rows, auxiliary, sentiment only)")
+    cfg = TrainConfig(
+        max_length=max_length,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        patience=patience,
+        seed=seed,
+        threads=threads,
+    )
+    _err(f"training on {len(splits['train'])} rows, validating on {len(splits['validation'])}")
+    md = run_training(
+        splits["train"], splits["validation"], settings.dir, cfg, base=base, data_sources=sources
+    )
+    if data:
+        # user data has no shipped test split: keep the held-out rows with the model for `eval`
+        write_jsonl(md.path / "heldout_test.jsonl", splits["test"])
+    _err(f"wrote {md.path} (model_version {md.model_version})")
+
+
+def parse_map(spec: str | None) -> dict[str, str]:
+    """Parse the --label-map option."""
+    from models.datasets import parse_label_map
+
+    return parse_label_map(spec)
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    """Write rows as JSON lines."""
+    with open(path, "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def _heldout(model_dir: Path, split: str, data: Path | None) -> tuple[list[dict], str]:
+    from models.datasets import load_corpus, read_file
+
+    if data:
+        return read_file(data), str(data)
+    own = model_dir / "heldout_test.jsonl"
+    if split == "test" and own.exists():
+        with open(own, encoding="utf-8") as fh:
+            return [json.loads(line) for line in fh if line.strip()], str(own)
+    return load_corpus(split), f"corpus:{split}"
+
+
+@app.command("eval")
+def evaluate(
+    model_dir: ModelDirOpt = None,
+    split: Annotated[str, typer.Option(help="Corpus split to score (train | validation | test).")] = "test",
+    data: Annotated[Path | None, typer.Option(help="Score a local labelled file instead.")] = None,
+    backend: Annotated[str | None, typer.Option(help="auto | torch | onnx | tensorrt")] = None,
+    baseline: Annotated[bool, typer.Option(help="Also train + score the TF-IDF + LR baseline.")] = True,
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder for eval.json / eval.md (default model dir).")
+    ] = None,
+) -> None:
+    """Accuracy, macro-F1, per-class P/R and confusion matrices of both heads on a held-out split."""
+    from models.datasets import load_corpus
+    from models.evaluation import evaluate_classifier, summary, tfidf_baseline, to_markdown
+    from models.modeldir import ModelDir
+    from models.runtime import load_classifier
+
+    settings = _settings(model_dir, backend=backend)
+    md = ModelDir(settings.dir)
+    records, source = _heldout(md.path, split, data)
+    clf = load_classifier(settings)
+    report: dict[str, Any] = {"model_version": md.model_version, "split": source, "backend": clf.backend}
+    report["model"] = evaluate_classifier(clf, records)
+    clf.close()
+    if baseline:
+        train_rows = load_corpus("train") if source.startswith("corpus:") else None
+        if train_rows is not None:
+            report["baseline"] = tfidf_baseline(train_rows, records)
+    folder = out or md.path
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "eval.json").write_text(json.dumps(report, indent=2) + "\n")
+    (folder / "eval.md").write_text(to_markdown(report))
+    metrics = {**md.meta.get("metrics", {}), source: summary(report["model"])}
+    if "baseline" in report:
+        metrics[f"baseline {source}"] = summary(report["baseline"])
+    md.update_meta(metrics=metrics)
+    typer.echo(json.dumps({k: summary(report[k]) for k in ("model", "baseline") if k in report}, indent=2))
+    _err(f"wrote {folder / 'eval.json'} and {folder / 'eval.md'}")
+
+
+@app.command()
+def export(
+    model_dir: ModelDirOpt = None,
+    tolerance: Annotated[float, typer.Option(help="Max abs logit difference allowed vs torch.")] = 1e-4,
+    int8: Annotated[
+        bool, typer.Option(help="Also quantise dynamically to int8 and measure its loss.")
+    ] = True,
+    split: Annotated[str, typer.Option(help="Split on which the int8 accuracy delta is measured.")] = "test",
+) -> None:
+    """Export model.onnx (dynamic batch/sequence, opset 17) with a parity gate; optionally model.int8.onnx."""
+    from models.export import ParityError, export_onnx, quantize_int8
+    from models.modeldir import ModelDir
+
+    md = ModelDir(_settings(model_dir).dir)
+    try:
+        record = export_onnx(md, tolerance=tolerance)
+    except ParityError as exc:
+        _err(f"export failed: {exc}")
+        raise typer.Exit(1) from exc
+    _err(f"model.onnx: parity max abs diff {record['parity_max_abs_diff']:.2e} (tolerance {tolerance:g})")
+    if int8:
+        records, source = _heldout(md.path, split, None)
+        q = quantize_int8(md, records, split_name=source)
+        offered = "offered" if q["accuracy_loss_points"] < 1.0 else "NOT offered (loss >= 1 point)"
+        _err(f"model.int8.onnx: accuracy loss {q['accuracy_loss_points']:.2f} points on {source}; {offered}")
+
+
+@app.command("build-engine")
+def build_engine_cmd(
+    model_dir: ModelDirOpt = None,
+    max_batch: Annotated[int | None, typer.Option(help="Profile max batch size.")] = None,
+    max_length: Annotated[int | None, typer.Option(help="Profile max sequence length.")] = None,
+    force: Annotated[bool, typer.Option(help="Rebuild even when a cached engine exists.")] = False,
+) -> None:
+    """Build (and cache) the TensorRT FP16 engine from model.onnx. Needs a GPU and the tensorrt package."""
+    from models.modeldir import ModelDir
+    from models.runtime import cuda_available, tensorrt_importable
+
+    if not tensorrt_importable() or not cuda_available():
+        _err("build-engine needs the `tensorrt` Python package and a CUDA GPU; neither check passed here")
+        raise typer.Exit(2)
+    from models.tensorrt_backend import build_engine
+
+    settings = _settings(model_dir, trt_max_batch=max_batch, trt_max_length=max_length)
+    path = build_engine(ModelDir(settings.dir), settings, force=force)
+    typer.echo(str(path))
+
+
+def available_backends() -> list[tuple[str, dict[str, Any]]]:
+    """Backends that can run here: ONNX fp32/int8 and torch on CPU; torch CUDA fp16 and TensorRT on GPU."""
+    from models.runtime import cuda_available, tensorrt_importable
+
+    out: list[tuple[str, dict[str, Any]]] = [
+        ("onnx-fp32", {"backend": "onnx", "onnx_variant": "fp32"}),
+        ("onnx-int8", {"backend": "onnx", "onnx_variant": "int8"}),
+        ("torch-cpu", {"backend": "torch", "device": "cpu"}),
+    ]
+    if cuda_available():
+        out.append(("torch-cuda-fp16", {"backend": "torch", "device": "cuda"}))
+        if tensorrt_importable():
+            out.append(("tensorrt", {"backend": "tensorrt"}))
+    return out
+
+
+@app.command()
+def bench(
+    model_dir: ModelDirOpt = None,
+    backends: Annotated[
+        str | None, typer.Option(help="Comma list, e.g. onnx-fp32,onnx-int8,torch-cpu.")
+    ] = None,
+    batch_sizes: str = "1,8,32,128",
+    lengths: Annotated[
+        str, typer.Option(help="Sequence-length buckets (inputs fill each bucket).")
+    ] = "64,128",
+    seconds: Annotated[float, typer.Option(help="Minimum timed seconds per cell.")] = 2.0,
+    threads: Annotated[int | None, typer.Option(help="Intra-op threads for CPU backends.")] = None,
+    out: Annotated[Path | None, typer.Option(help="JSON output path.")] = None,
+) -> None:
+    """Documents/s and latency per backend x batch size x sequence length (same inputs for all)."""
+    from models.benchmark import run_bench
+    from models.runtime import load_classifier
+    from models.samples import PARITY_SENTENCES
+
+    settings = _settings(model_dir, intra_op_threads=threads)
+    chosen = available_backends()
+    if backends:
+        wanted = backends.split(",")
+        chosen = [b for b in chosen if b[0] in wanted]
+    try:
+        from models.datasets import load_corpus
+
+        sentences = [r["text"] for r in load_corpus("test")]
+    except (ImportError, FileNotFoundError):
+        sentences = list(PARITY_SENTENCES)
+    result = run_bench(
+        settings,
+        chosen,
+        sentences,
+        load_classifier,
+        batch_sizes=[int(x) for x in batch_sizes.split(",")],
+        lengths=[int(x) for x in lengths.split(",")],
+        min_seconds=seconds,
+        progress=_err,
+    )
+    text = json.dumps(result, indent=2)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
+        _err(f"wrote {out}")
+    else:
+        typer.echo(text)
+
+
+def classify(
+    input: Annotated[
+        Path | None, typer.Argument(help="JSONL with id and text; '-' or omitted = stdin.")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Output JSONL (default stdout).")
+    ] = None,
+    model_dir: ModelDirOpt = None,
+    backend: Annotated[str | None, typer.Option(help="auto | torch | onnx | tensorrt")] = None,
+    batch_size: Annotated[int, typer.Option(help="Documents per predict_batch call.")] = 64,
+) -> None:
+    """Classify JSONL documents: each output row is the input row plus topic, sentiment, probabilities,
+    score and model_version."""
+    from tqdm import tqdm
+
+    from models.runtime import load_classifier
+
+    clf = load_classifier(_settings(model_dir, backend=backend))
+    src = sys.stdin if input is None or str(input) == "-" else open(input, encoding="utf-8")  # noqa: SIM115
+    dst = sys.stdout if output is None else open(output, "w", encoding="utf-8")  # noqa: SIM115
+    bar = tqdm(unit="doc", file=sys.stderr, desc=f"classify ({clf.backend})")
+    try:
+        batch: list[dict] = []
+        for n, line in enumerate(src, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                str(row["text"])
+            except (ValueError, KeyError, TypeError) as exc:
+                _err(f"line {n}: skipped ({exc!r}); expected a JSON object with 'text'")
+                continue
+            batch.append(row)
+            if len(batch) >= batch_size:
+                _emit(clf, batch, dst, bar)
+                batch = []
+        if batch:
+            _emit(clf, batch, dst, bar)
+    finally:
+        bar.close()
+        clf.close()
+        if src is not sys.stdin:
+            src.close()
+        if dst is not sys.stdout:
+            dst.close()
+
+
+def _emit(clf: Any, rows: list[dict], dst: Any, bar: Any) -> None:
+    preds = clf.predict_batch([str(r["text"] or "") for r in rows])
+    for row, pred in zip(rows, preds, strict=True):
+        dst.write(
+            json.dumps({**row, **pred.as_dict(), "model_version": clf.model_version}, ensure_ascii=False)
+            + "\n"
+        )
+    dst.flush()
+    bar.update(len(rows))

