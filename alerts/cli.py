@@ -22,11 +22,14 @@ def run(
     from alerts.settings import AlertSettings
     from alerts.worker import AlertWorker
     from storage.client import connect
+    from storage.migrate import migrate
     from storage.settings import ClickHouseSettings
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = AlertSettings()
-    client = connect(ClickHouseSettings())
+    clickhouse = ClickHouseSettings()
+    client = connect(clickhouse)
+    migrate(client, clickhouse.retention_days)
     worker = AlertWorker(settings, client)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -57,7 +60,7 @@ def test_webhook(
 
     from alerts.delivery import RetryPolicy, WebhookSender
     from alerts.detector import AlertEvent, alert_id
-    from alerts.settings import WebhookEndpoint
+    from alerts.settings import AlertSettings, WebhookEndpoint
     from alerts.worker import build_payload, dashboard_link
 
     start = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -66,9 +69,7 @@ def test_webhook(
         key="all", state="firing", severity="warning", window_start=start, window_end=start, decided_at=start,
         volume=42, negative=21, negative_share=0.5, baseline=0.18, z_score=5.3,
     )  # fmt: skip
-    body = build_payload(
-        event, "test", [], dashboard_link("http://localhost:3000/d/finpulse-alerts", "test", event)
-    )
+    body = build_payload(event, "test", [], dashboard_link(AlertSettings().dashboard_url, "test", event))
     endpoint = WebhookEndpoint(url=url, secret=secret, timeout_s=timeout_s)
     with httpx.Client() as http:
         try:

@@ -114,11 +114,14 @@ class Outbox:
             f"{self._db}.alert_state", ("run_id", "rules_fingerprint", "cutoff", "saved_at", "state"), [row]
         )
 
-    def newest_event_time(self, not_after: datetime) -> datetime | None:
-        """Latest `published_at` stored for the run (ignoring timestamps beyond `not_after`)."""
+    def newest_event_time(self, not_after: datetime, not_before: datetime | None = None) -> datetime | None:
+        """Latest `published_at` stored for the run within [not_before, not_after] (None when none).
+
+        `not_after` ignores clock errors in the future; `not_before` keeps the scan to recent parts.
+        """
         ((newest, count),) = self._client.query(
             f"SELECT max(published_at), count() FROM {self._db}.classifications "
-            "WHERE run_id = %(r)s AND published_at <= %(limit)s",
-            {"r": self._run_id, "limit": not_after},
+            "WHERE run_id = %(r)s AND published_at <= %(limit)s AND published_at >= %(floor)s",
+            {"r": self._run_id, "limit": not_after, "floor": not_before or datetime.fromtimestamp(0, UTC)},
         )
         return _utc(newest) if count else None

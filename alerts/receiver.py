@@ -83,7 +83,9 @@ class WebhookReceiver:
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, name="webhook-receiver", daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="webhook-receiver", daemon=True
+        ).start()
 
     def handle(self, request: ReceivedRequest) -> tuple[int, dict[str, str]]:
         """Record the request and decide the response."""

@@ -57,4 +57,4 @@ class AlertSettings(BaseSettings):
     grafana_url: str | None = None
     grafana_token: SecretStr | None = None
     grafana_timeout_s: float = 5.0
-    dashboard_url: str = "http://localhost:3000/d/finpulse-alerts/finpulse-alerts"
+    dashboard_url: str = "http://localhost:3000/d/finpulse-market"

@@ -2,7 +2,7 @@
 
 Lifecycle:
     worker = AlertWorker(settings, client)   # no I/O
-    worker.setup()                           # load rules, migrate-checked tables, detector state
+    worker.setup()                           # load rules and the saved detector state, open HTTP clients
     worker.run_once(watermark=None)          # one poll: detect -> store -> deliver; returns new events
     worker.run_forever(stop_event)           # poll every `poll_interval_s` until the event is set
     worker.close()                           # HTTP clients (the ClickHouse client belongs to the caller)
@@ -20,6 +20,7 @@ import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 import httpx
 import orjson
@@ -47,13 +48,13 @@ def _iso(value: datetime) -> str:
 
 
 def dashboard_link(base_url: str, run_id: str, event: AlertEvent) -> str:
-    """Grafana link to the key's panels around the alert window (±30 min)."""
-    start_ms = int((event.window_start - timedelta(minutes=30)).timestamp() * 1000)
-    end_ms = int((event.window_end + timedelta(minutes=30)).timestamp() * 1000)
-    return (
-        f"{base_url}?var-run_id={run_id}&var-key_kind={event.key_kind}&var-key={event.key}"
-        f"&from={start_ms}&to={end_ms}"
-    )
+    """Link to the market-sentiment dashboard (variables run, topic, ticker) around the window (±30 min)."""
+    params = {"var-run": run_id}
+    if event.key_kind in ("topic", "ticker"):
+        params[f"var-{event.key_kind}"] = event.key
+    params["from"] = str(int((event.window_start - timedelta(minutes=30)).timestamp() * 1000))
+    params["to"] = str(int((event.window_end + timedelta(minutes=30)).timestamp() * 1000))
+    return f"{base_url}?{urlencode(params)}"
 
 
 def build_payload(event: AlertEvent, run_id: str, samples: list, dashboard_url: str) -> bytes:
@@ -134,7 +135,7 @@ class AlertWorker:
         resolve when traffic stops entirely.
         """
         now = now or datetime.now(UTC)
-        newest = self._outbox.newest_event_time(not_after=now + MAX_CLOCK_SKEW)
+        newest = self._outbox.newest_event_time(not_after=now + MAX_CLOCK_SKEW, not_before=self._watermark)
         candidates = [w for w in (self._watermark,) if w is not None]
         if newest is not None:
             candidates.append(newest - timedelta(seconds=self.settings.grace_s))

@@ -33,7 +33,9 @@ def target(query: PanelQuery, database: str, ref_id: str = "A") -> Json:
     }
 
 
-def _field_config(unit: str, custom: Json | None = None, overrides: list[Json] | None = None, **defaults) -> Json:
+def _field_config(
+    unit: str, custom: Json | None = None, overrides: list[Json] | None = None, **defaults
+) -> Json:
     return {"defaults": {"unit": unit, "custom": custom or {}, **defaults}, "overrides": overrides or []}
 
 
@@ -49,9 +51,16 @@ def timeseries(
     **defaults: Any,
 ) -> Json:
     """A time series panel; label columns become one series each, named by the label value."""
-    custom: Json = {"drawStyle": "bars", "fillOpacity": 80, "stacking": {"mode": "normal", "group": "A"}} if bars else {
-        "drawStyle": "line", "lineWidth": 2, "fillOpacity": 10, "showPoints": "never", "spanNulls": True,
-    }  # fmt: skip
+    if bars:
+        custom: Json = {"drawStyle": "bars", "fillOpacity": 80, "stacking": {"mode": "normal", "group": "A"}}
+    else:
+        custom = {
+            "drawStyle": "line",
+            "lineWidth": 2,
+            "fillOpacity": 10,
+            "showPoints": "never",
+            "spanNulls": True,
+        }
     if query.labels:
         defaults.setdefault("displayName", "${__field.labels." + query.labels[0] + "}")
     return _panel(

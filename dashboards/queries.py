@@ -168,7 +168,8 @@ TICKER_SENTIMENT = PanelQuery(
     "timeseries",
     f"""
 SELECT {_bucket("bucket", _ROLLUP_SECONDS)},
-       arrayReduce('avg', arrayMap(x -> tupleElement(x, 2), groupUniqArrayMerge(doc_scores))) AS sentiment_index,
+       arrayReduce('avg', arrayMap(x -> tupleElement(x, 2), groupUniqArrayMerge(doc_scores)))
+           AS sentiment_index,
        uniqExactIfMerge(negative_stories) / uniqExactMerge(stories) AS negative_share
 {_TICKER}
 GROUP BY time
@@ -343,3 +344,8 @@ ORDER BY attempted_at DESC
 LIMIT 50""",
     ("time", "alert_id", "endpoint", "attempt", "result", "status_code", "error"),
 )
+
+
+def all_queries() -> list[PanelQuery]:
+    """Every query defined in this module."""
+    return [value for value in globals().values() if isinstance(value, PanelQuery)]

@@ -15,12 +15,12 @@ from dashboards import queries as q
 from dashboards.macros import ALL, QueryContext, expand
 from storage.client import ClickHouseClient
 
-_TARGET_POINTS = 60
+_TARGET_POINTS = 40
 _NEGATIVE_ROWS = 8
 
 
 def report_context(client: ClickHouseClient, run_id: str) -> QueryContext:
-    """The run's event-time range, with a bucket size that gives about 60 points (whole minutes)."""
+    """The run's event-time range, with a bucket size that gives about 40 points (whole minutes)."""
     ((first, last),) = client.query(
         f"SELECT min(published_at), max(published_at) FROM {client.database}.classifications "
         "WHERE run_id = %(run)s",
@@ -94,11 +94,11 @@ def render_report(client: ClickHouseClient, run_id: str, out_path: Path) -> Path
         for t, v in zip(times, values, strict=True):
             bottom[t] += v
     ax_volume.set(title=f"Volume by topic (distinct stories per {context.interval_s // 60} min)",
-                  ylabel="stories")  # fmt: skip
+                  ylabel="stories", ylim=(0, max(bottom.values(), default=1) * 1.5))  # fmt: skip
     for start, end, text, _tags in alerts:
         for ax in (ax_index, ax_share, ax_volume):
-            ax.axvspan(start, max(end, start + timedelta(seconds=context.interval_s)), color="red", alpha=0.12)
-        ax_volume.annotate("▲ " + text.split(":")[0], (start, 1.0), xycoords=("data", "axes fraction"),
+            ax.axvspan(start, max(end, start + width), color="red", alpha=0.12)
+        ax_volume.annotate(text.split(":")[0], (start, 0.97), xycoords=("data", "axes fraction"),
                            fontsize=8, color="darkred", rotation=90, va="top", ha="right")  # fmt: skip
 
     for ax in (ax_index, ax_share, ax_volume):
@@ -127,8 +127,8 @@ def render_report(client: ClickHouseClient, run_id: str, out_path: Path) -> Path
     else:
         ax_table.text(0.5, 0.5, "no documents in range", ha="center", va="center")
 
-    fig.suptitle(f"finpulse · market sentiment · run {run_id} · "
-                 f"{context.time_from:%Y-%m-%d %H:%M} → {context.time_to:%H:%M} UTC", fontsize=14)  # fmt: skip
+    span = f"{context.time_from:%Y-%m-%d %H:%M} → {context.time_to:%H:%M} UTC"
+    fig.suptitle(f"finpulse · market sentiment · run {run_id} · {span}", fontsize=14)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out_path, dpi=110)

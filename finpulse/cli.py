@@ -10,22 +10,22 @@ import logging
 
 import typer
 
-# TMP from alerts.cli import app as alerts_app
-# TMP from dashboards.cli import app as grafana_app
-# TMP from finpulse.demo import demo_command
+from alerts.cli import app as alerts_app
+from dashboards.cli import app as grafana_app
+from finpulse.demo import demo_command
 from ingest.cli import app as ingest_app
-# TMP from models.cli import app as model_app
-# TMP from models.cli import classify as classify_command
+from models.cli import app as model_app
+from models.cli import classify as classify_command
 
 app = typer.Typer(help="finpulse: streaming financial sentiment monitor.", no_args_is_help=True)
 app.add_typer(ingest_app, name="ingest")
-# TMP app.add_typer(model_app, name="model")
-# TMP app.add_typer(alerts_app, name="alerts")
-# TMP app.add_typer(grafana_app, name="grafana")
+app.add_typer(model_app, name="model")
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(grafana_app, name="grafana")
 db_app = typer.Typer(help="ClickHouse schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-# TMP app.command("classify")(classify_command)
-# TMP app.command("demo")(demo_command)
+app.command("classify")(classify_command)
+app.command("demo")(demo_command)
 
 
 @app.callback()
@@ -34,6 +34,9 @@ def _logging(verbose: bool = typer.Option(False, "--verbose", "-v", help="debug 
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not verbose:
+        for chatty in ("faust", "mode", "aiokafka", "kafka", "httpx"):
+            logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 @app.command("stream")

@@ -8,20 +8,22 @@ from pathlib import Path
 
 import typer
 
+from ingest.settings import KafkaSettings
+
 app = typer.Typer(help="Publish documents to Kafka from files, feeds or an HTTP endpoint.", no_args_is_help=True)
 log = logging.getLogger(__name__)
 
 
-def publish_file(path: Path, source: str, kind: str, show_progress: bool = True) -> tuple[int, list[str]]:
+def publish_file(
+    path: Path, source: str, kind: str, kafka: KafkaSettings, show_progress: bool = True
+) -> tuple[int, list[str]]:
     """Publish every valid record of a JSONL/CSV file; return (published, problems)."""
     from tqdm import tqdm
 
     from ingest.publisher import DocumentPublisher, ensure_topics
     from ingest.records import read_records, to_document
     from ingest.schema import DocumentError
-    from ingest.settings import KafkaSettings
 
-    kafka = KafkaSettings()
     ensure_topics(kafka)
     publisher = DocumentPublisher(kafka)
     problems: list[str] = []
@@ -51,7 +53,7 @@ def file_command(
     kind: str = typer.Option("news", help="news or social, for records without one"),
 ) -> None:
     """Publish a JSONL or CSV file of documents."""
-    sent, problems = publish_file(path, source, kind)
+    sent, problems = publish_file(path, source, kind, KafkaSettings())
     for problem in problems[:20]:
         typer.echo(f"skipped {problem}", err=True)
     typer.echo(f"published {sent} documents to Kafka ({len(problems)} invalid records skipped)")
@@ -67,7 +69,7 @@ def rss_command(
     from ingest.publisher import DocumentPublisher, ensure_topics
     from ingest.rss import FeedPoller
     from ingest.schema import DocumentError
-    from ingest.settings import IngestSettings, KafkaSettings
+    from ingest.settings import IngestSettings
 
     settings, kafka = IngestSettings(), KafkaSettings()
     ensure_topics(kafka)
@@ -102,7 +104,7 @@ def serve_command(
 
     from ingest.http_api import create_app
     from ingest.publisher import DocumentPublisher, ensure_topics
-    from ingest.settings import IngestSettings, KafkaSettings
+    from ingest.settings import IngestSettings
 
     settings, kafka = IngestSettings(), KafkaSettings()
     if not settings.api_token.get_secret_value():

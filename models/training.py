@@ -53,6 +53,10 @@ class TrainConfig:
     class_weights: bool = True
     topic_loss_weight: float = 1.0
     label_smoothing: float = 0.0
+    # regularisers against memorising templates: keep the pretrained word embeddings frozen, and
+    # replace a fraction of input tokens with [MASK] (or [UNK]) in training batches
+    freeze_embeddings: bool = False
+    token_dropout: float = 0.0
     threads: int | None = None
 
 
@@ -148,9 +152,14 @@ def fit(
     pad_id = int(tokenizer.pad_token_id or 0)
     train_ex = _encode(tokenizer, train, topics, cfg.max_length)
     val_ex = _encode(tokenizer, validation, topics, cfg.max_length)
+    if cfg.freeze_embeddings:
+        model.encoder.get_input_embeddings().weight.requires_grad_(False)
+    mask_id = tokenizer.mask_token_id if tokenizer.mask_token_id is not None else tokenizer.unk_token_id
+    special = torch.tensor(sorted(set(tokenizer.all_special_ids)))
     heads = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
-    no_decay = [p for n, p in model.encoder.named_parameters() if n.endswith("bias") or "LayerNorm" in n]
-    decay = [p for n, p in model.encoder.named_parameters() if not (n.endswith("bias") or "LayerNorm" in n)]
+    trainable = [(n, p) for n, p in model.encoder.named_parameters() if p.requires_grad]
+    no_decay = [p for n, p in trainable if n.endswith("bias") or "LayerNorm" in n]
+    decay = [p for n, p in trainable if not (n.endswith("bias") or "LayerNorm" in n)]
     optimizer = torch.optim.AdamW(
         [
             {"params": decay, "lr": cfg.lr, "weight_decay": cfg.weight_decay},
@@ -178,6 +187,9 @@ def fit(
         )
         running = 0.0
         for step, (ids, mask, ys, yt, _) in enumerate(bar, 1):
+            if cfg.token_dropout > 0:
+                drop = (torch.rand(ids.shape) < cfg.token_dropout) & ~torch.isin(ids, special) & (mask == 1)
+                ids = ids.masked_fill(drop, mask_id)
             s_logits, t_logits = model(ids, mask)
             loss = sent_loss(s_logits, ys)
             if (yt != IGNORE).any():

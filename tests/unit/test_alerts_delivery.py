@@ -84,7 +84,9 @@ def test_timeouts_and_connection_errors_are_retried(receiver: WebhookReceiver) -
     assert outcome == "delivered" and attempts[0].status_code == 0 and "Timeout" in attempts[0].error
     receiver.stop()
     outcome, attempts, pauses = _send(receiver, RetryPolicy(max_attempts=3, backoff_s=0.01))
-    assert outcome == "retry" and len(attempts) == 3 and len(pauses) == 2 and "ConnectError" in attempts[0].error
+    assert (
+        outcome == "retry" and len(attempts) == 3 and len(pauses) == 2 and "ConnectError" in attempts[0].error
+    )
 
 
 def test_retry_after_http_date() -> None:
@@ -93,7 +95,9 @@ def test_retry_after_http_date() -> None:
 
 
 def test_webhooks_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FINPULSE_ALERTS_WEBHOOKS", '[{"url": "https://hooks.example/x?token=1", "secret": "hunter2"}]')
+    monkeypatch.setenv(
+        "FINPULSE_ALERTS_WEBHOOKS", '[{"url": "https://hooks.example/x?token=1", "secret": "hunter2"}]'
+    )
     (endpoint,) = AlertSettings().webhooks
     assert endpoint.secret.get_secret_value() == "hunter2" and endpoint.name == "https://hooks.example/x"
     assert "hunter2" not in repr(endpoint)
@@ -137,7 +141,7 @@ class FakeGrafana:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
 
@@ -147,7 +151,8 @@ def test_grafana_annotation_once_per_event() -> None:
         payload = {
             "alert_id": "abc", "state": "firing", "severity": "critical", "rule": "r", "key_kind": "topic",
             "key": "earnings", "window": {"start_ms": 1_700_000_000_000, "end_ms": 1_700_000_060_000},
-            "metrics": {"volume": 40, "negative": 30, "negative_share": 0.75, "baseline": 0.2, "z_score": 8.0},
+            "metrics": {"volume": 40, "negative": 30, "negative_share": 0.75, "baseline": 0.2,
+                        "z_score": 8.0},
             "dashboard_url": "http://grafana/d/x",
         }  # fmt: skip
         annotator = GrafanaAnnotator(fake.url, "tok", timeout_s=2)
@@ -168,3 +173,16 @@ def test_receiver_dedupes_by_idempotency_key(receiver: WebhookReceiver) -> None:
         _send(receiver, RetryPolicy())
     assert list(receiver.accepted) == ["abc:firing"] and receiver.duplicates == 1
     assert isinstance(receiver.requests[0], ReceivedRequest)
+
+
+def test_cli_test_webhook_sends_a_signed_sample(receiver: WebhookReceiver) -> None:
+    from typer.testing import CliRunner
+
+    from alerts.cli import app
+
+    result = CliRunner().invoke(app, ["test-webhook", receiver.url, "--secret", SECRET])
+    assert result.exit_code == 0 and "HTTP 200" in result.output
+    (body,) = receiver.accepted.values()
+    assert body["rule"] == "test-webhook" and body["state"] == "firing"
+    refused = CliRunner().invoke(app, ["test-webhook", receiver.url, "--secret", "wrong"])
+    assert refused.exit_code == 1 and "HTTP 401" in refused.output

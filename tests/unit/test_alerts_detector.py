@@ -84,13 +84,16 @@ def test_precision_and_recall_on_planted_spikes(seed: int) -> None:
 
 
 def _flat(minutes: int, volume: int, negative: int, key: str = "all") -> list[BucketStats]:
-    return [BucketStats("market", key, T0 + timedelta(minutes=m), volume, negative, volume, 0.0) for m in range(minutes)]
+    return [
+        BucketStats("market", key, T0 + timedelta(minutes=m), volume, negative, volume, 0.0)
+        for m in range(minutes)
+    ]
 
 
 RULES = RuleSet(
     rules=(
-        Rule(name="m", key_kind="market", min_volume=10, min_negative=3, min_lift=0.1, z_enter=3.0, z_exit=1.0,
-             exit_buckets=3, cooldown_buckets=5, warmup_buckets=10, halflife_buckets=30),
+        Rule(name="m", key_kind="market", min_volume=10, min_negative=3, min_lift=0.1, z_enter=3.0,
+             z_exit=1.0, exit_buckets=3, cooldown_buckets=5, warmup_buckets=10, halflife_buckets=30),
     ),
 )  # fmt: skip
 
@@ -101,7 +104,9 @@ def test_flapping_around_the_threshold_is_one_episode() -> None:
     for m in range(60, 80):
         negative = 20 if m % 2 == 0 else 9
         series.append(BucketStats("market", "all", T0 + timedelta(minutes=m), 40, negative, 40, 0.0))
-    series += [BucketStats("market", "all", T0 + timedelta(minutes=m), 40, 4, 40, 0.0) for m in range(80, 120)]
+    series += [
+        BucketStats("market", "all", T0 + timedelta(minutes=m), 40, 4, 40, 0.0) for m in range(80, 120)
+    ]
     events = detect(series, RULES).events
     assert [e.state for e in events] == ["firing", "resolved"]
     firing, resolved = events
@@ -116,7 +121,9 @@ def test_cooldown_suppresses_an_immediate_refire_then_fires_again() -> None:
     series = _flat(60, 40, 4)
     hot = {60, 61, 66, 67, 90, 91}  # 66: within the cooldown after resolving at 64; 90: after it
     for m in range(60, 120):
-        series.append(BucketStats("market", "all", T0 + timedelta(minutes=m), 40, 24 if m in hot else 4, 40, 0.0))
+        series.append(
+            BucketStats("market", "all", T0 + timedelta(minutes=m), 40, 24 if m in hot else 4, 40, 0.0)
+        )
     events = detect(series, RULES).events
     starts = [(e.state, int((e.window_start - T0).total_seconds() // 60)) for e in events]
     assert starts == [("firing", 60), ("resolved", 60), ("firing", 90), ("resolved", 90)]
@@ -158,7 +165,9 @@ def test_incremental_equals_backtest(seed: int) -> None:
 def test_sparse_keys_are_forgotten_identically() -> None:
     rules = RuleSet(forget_after_buckets=30, rules=RULES.rules)
     series = _flat(20, 40, 4, key="all")
-    series += [BucketStats("market", "all", T0 + timedelta(minutes=m), 40, 4, 40, 0.0) for m in range(200, 230)]
+    series += [
+        BucketStats("market", "all", T0 + timedelta(minutes=m), 40, 4, 40, 0.0) for m in range(200, 230)
+    ]
     series += [BucketStats("market", "all", T0 + timedelta(minutes=m), 40, 30, 40, 0.0) for m in (231, 232)]
     end = T0 + timedelta(minutes=300)
     batch = detect(series, rules, None, end)

@@ -18,10 +18,16 @@ def test_shipped_rules_cover_market_topics_and_tickers() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("rules:\n  - {name: a, key_kind: topic, z_enter: 2, z_exit: 3}\n", "rules[0]: Value error, z_exit (3.0)"),
+        (
+            "rules:\n  - {name: a, key_kind: topic, z_enter: 2, z_exit: 3}\n",
+            "rules[0]: Value error, z_exit (3.0)",
+        ),
         ("rules:\n  - {name: a, key_kind: sector}\n", "rules[0].key_kind: Input should be 'market'"),
         ("rules:\n  - {name: a, key_kind: topic, min_volum: 3}\n", "rules[0].min_volum: Extra inputs"),
-        ("bucket_s: 90\nrules:\n  - {name: a, key_kind: topic}\n", "bucket_s: Value error, must be a multiple"),
+        (
+            "bucket_s: 90\nrules:\n  - {name: a, key_kind: topic}\n",
+            "bucket_s: Value error, must be a multiple",
+        ),
         ("rules:\n  - {name: a, key_kind: topic}\n  - {name: a, key_kind: market}\n", "repeated: a"),
         ("rules: []\n", "rules: Tuple should have at least 1 item"),
         ("rules: [\n", "not valid YAML"),

@@ -1,0 +1,39 @@
+# Two commands on a fresh Debian/Ubuntu machine with Python 3.11:
+#   make demo   - install, train the model when absent, run the embedded end-to-end demo
+#   make test   - install (with the test tools and servers), run the whole test suite
+PYTHON ?= python3
+PIP := $(PYTHON) -m pip
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# The CPU build of torch; without a pin pip may pick a multi-GB CUDA build.
+TORCH_SPEC ?= torch==2.13.0
+MODEL_DIR ?= var/model
+
+.PHONY: demo test install install-dev system-packages model lint
+
+demo: install model
+	$(PYTHON) -m finpulse demo --model-dir $(MODEL_DIR)
+
+test: install-dev
+	$(PYTHON) -m pytest -q tests
+
+install:
+	$(PIP) install -q "$(TORCH_SPEC)" || $(PIP) install -q torch
+	$(PIP) install -q -e .
+
+system-packages:
+	@command -v clickhouse-server >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq clickhouse-server clickhouse-client; }
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; }
+
+install-dev: system-packages install
+	$(PIP) install -q -e ".[dev]"
+
+model:
+	@if [ ! -f $(MODEL_DIR)/finpulse_model.json ]; then \
+		$(PYTHON) -m finpulse model train --model-dir $(MODEL_DIR) && \
+		$(PYTHON) -m finpulse model export --model-dir $(MODEL_DIR); \
+	fi
+
+lint:
+	$(PYTHON) -m ruff check . && $(PYTHON) -m ruff format --check .
