@@ -34,6 +34,8 @@ from alerts.rules import Rule, RuleSet
 from storage.queries import BucketStats
 
 State = Literal["firing", "resolved"]
+# Bump when the meaning or layout of DetectorState changes: saved states of other versions are ignored.
+STATE_VERSION = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +70,7 @@ class AlertEvent:
 
 def alert_id(rule: str, key_kind: str, key: str, episode_start: datetime) -> str:
     """Stable id of an episode: hash of rule, key and the episode's first bucket."""
-    basis = f"{rule}\x1f{key_kind}\x1f{key}\x1f{int(episode_start.timestamp())}"
+    basis = f"{rule}\x1f{key_kind}\x1f{key}\x1f{_epoch(episode_start)}"
     return hashlib.sha256(basis.encode()).hexdigest()[:32]
 
 
@@ -125,6 +127,8 @@ class DetectorState:
 
 @dataclass(frozen=True, slots=True)
 class DetectionResult:
+    """What one `detect` call decided, and the state to pass to the next call."""
+
     events: list[AlertEvent]
     state: DetectorState
 
@@ -135,6 +139,11 @@ def _state_key(rule: str, key_kind: str, key: str) -> str:
 
 def _ts(epoch: int) -> datetime:
     return datetime.fromtimestamp(epoch, tz=UTC)
+
+
+def _epoch(value: datetime) -> int:
+    """Epoch seconds; a naive datetime is taken to be UTC (as ClickHouse DateTime('UTC') values are)."""
+    return int((value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp())
 
 
 def _binomial_variance(rule: Rule, p0: float, volume: int) -> float:
@@ -166,11 +175,20 @@ class _KeyRun:
                 if ks.settled and start - ks.last_data >= self.forget_after * self.bucket_s:
                     ks = None
             if ks is None:
-                ks = KeyState(next_bucket=start, last_data=start)
+                ks = self._fresh(start)
             self._judge(ks, start, volume, negative)
         if ks is not None:
             self._empty_until(ks, cutoff)
         return ks
+
+    def _fresh(self, start: int) -> KeyState:
+        prior = self.rule.prior_share
+        if prior is None:
+            return KeyState(next_bucket=start, last_data=start)
+        # judged from its first bucket against the prior, which weighs like `warmup_buckets` stories
+        return KeyState(
+            next_bucket=start, last_data=start, seen=self.rule.warmup_buckets, neg_ewma=prior, vol_ewma=1.0
+        )
 
     def _empty_until(self, ks: KeyState, until: int) -> None:
         while ks.next_bucket < until and not ks.settled:
@@ -273,9 +291,14 @@ class _KeyRun:
         )
 
 
+def state_fingerprint(rules: RuleSet) -> str:
+    """What a saved state must match to be resumed: the rules and the state layout version."""
+    return f"{rules.fingerprint()}.v{STATE_VERSION}"
+
+
 def watermark_cutoff(watermark: datetime, bucket_s: int) -> int:
     """Start (epoch s) of the first bucket not yet complete at `watermark`."""
-    return int(watermark.timestamp()) // bucket_s * bucket_s
+    return _epoch(watermark) // bucket_s * bucket_s
 
 
 def detect(
@@ -290,13 +313,13 @@ def detect(
     With `watermark=None` all buckets in `series` are judged (backtest over a closed history).
     """
     bucket_s = rules.bucket_s
-    fingerprint = rules.fingerprint()
+    fingerprint = state_fingerprint(rules)
     if state is not None and state.rules_fingerprint != fingerprint:
         raise ValueError("detector state was built under different rules; start from a fresh state")
     state = state or DetectorState(rules_fingerprint=fingerprint)
     per_key: dict[tuple[str, str], list[tuple[int, int, int]]] = {}
     for b in series:
-        start = int(b.start.timestamp())
+        start = _epoch(b.start)
         if start % bucket_s:
             raise ValueError(f"bucket {b.start.isoformat()} is not aligned to bucket_s={bucket_s}")
         per_key.setdefault((b.key_kind, b.key), []).append((start, b.volume, b.negative))

@@ -93,12 +93,12 @@ class Outbox:
         )  # fmt: skip
         self._client.insert(f"{self._db}.alert_deliveries", DELIVERY_COLUMNS, [row])
 
-    def load_state(self, rules_fingerprint: str) -> DetectorState | None:
-        """The latest detector state saved under these rules, if any."""
+    def load_state(self, fingerprint: str) -> DetectorState | None:
+        """The latest detector state saved under this fingerprint (`detector.state_fingerprint`), if any."""
         rows = self._client.query(
             f"SELECT state FROM {self._db}.alert_state WHERE run_id = %(r)s AND rules_fingerprint = %(f)s "
             "ORDER BY cutoff DESC, saved_at DESC LIMIT 1",
-            {"r": self._run_id, "f": rules_fingerprint},
+            {"r": self._run_id, "f": fingerprint},
         )
         return DetectorState.from_json(orjson.loads(rows[0][0])) if rows else None
 

@@ -51,6 +51,7 @@ class Rule(BaseModel):
     cooldown_buckets: int = Field(default=5, ge=0, le=1440)
     halflife_buckets: float = Field(default=60.0, gt=0)
     warmup_buckets: int = Field(default=10, ge=1)
+    prior_share: float | None = Field(default=None, gt=0, lt=1)
     baseline_floor: float = Field(default=0.02, gt=0, lt=0.5)
     clip_z: float = Field(default=3.0, gt=0)
     severities: tuple[Severity, ...] = (Severity(name="warning", z=3.0), Severity(name="critical", z=6.0))

@@ -26,7 +26,7 @@ import httpx
 import orjson
 
 from alerts.delivery import Attempt, RetryPolicy, WebhookSender
-from alerts.detector import AlertEvent, DetectorState, detect
+from alerts.detector import AlertEvent, DetectorState, detect, state_fingerprint
 from alerts.grafana import GrafanaAnnotator
 from alerts.outbox import Outbox, PendingEvent
 from alerts.rules import RuleSet, load_rules
@@ -112,7 +112,7 @@ class AlertWorker:
         """Load and validate the rules, the saved detector state, and open the HTTP clients."""
         s = self.settings
         self.rules = load_rules(s.rules_path)
-        self.state = self._outbox.load_state(self.rules.fingerprint())
+        self.state = self._outbox.load_state(state_fingerprint(self.rules))
         if self.state is not None and self.state.cutoff is not None:
             self._watermark = datetime.fromtimestamp(self.state.cutoff, UTC)
         if self._http is None:
