@@ -16,9 +16,9 @@ the baseline p0; the variance of a share over n stories is the binomial p0(1-p0)
 times an EWMA over-dispersion factor floored at 1. A bucket is hot when volume, negative count,
 z-score and absolute lift, pooled over the last `window_buckets`, all pass; an episode opens after
 `enter_buckets` hot buckets, stays open while z >= z_exit, closes after `exit_buckets` colder
-buckets (resolved event), then the key rests `cooldown_buckets`. Buckets inside an episode do not
-update the baseline, and other updates are winsorised at clip_z, so a spike never raises its own
-baseline.
+buckets (resolved event), then the key rests `cooldown_buckets`. Elevated buckets (z >= z_exit)
+teach the baseline at a tenth of the normal rate and all updates are winsorised at clip_z, so a
+spike barely raises its own baseline while a lasting shift is still absorbed.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ from storage.queries import BucketStats
 State = Literal["firing", "resolved"]
 # Bump when the meaning or layout of DetectorState changes: saved states of other versions are ignored.
 STATE_VERSION = 1
+# Learning rate of elevated buckets (z >= z_exit) relative to normal ones.
+ELEVATED_RATE = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,10 +215,9 @@ class _KeyRun:
             and z >= rule.z_enter
             and lift >= rule.min_lift
         )
-        anomalous = False
         if ks.active:
             if z is not None and z >= rule.z_exit:
-                anomalous, ks.cold_run = True, 0
+                ks.cold_run = 0
                 self._accumulate(ks, end, volume, negative, z)
             else:
                 ks.cold_run += 1
@@ -227,9 +228,12 @@ class _KeyRun:
             ks.cooldown_left -= 1
         elif hot:
             if ks.hot_run == 0:
-                ks.start, ks.volume, ks.negative, ks.peak_z = start, 0, 0, 0.0
-                ks.baseline = ks.neg_ewma / ks.vol_ewma
-            anomalous, ks.hot_run = True, ks.hot_run + 1
+                # the episode starts with the pooled window that made this bucket hot
+                lead = next((i for i, (v, _) in enumerate(ks.recent) if v), len(ks.recent))
+                ks.start = start - (len(ks.recent) - lead) * self.bucket_s
+                ks.volume, ks.negative = pooled_volume - volume, pooled_negative - negative
+                ks.peak_z, ks.baseline = 0.0, ks.neg_ewma / ks.vol_ewma
+            ks.hot_run += 1
             self._accumulate(ks, end, volume, negative, z)
             if ks.hot_run >= rule.enter_buckets:
                 ks.active, ks.hot_run, ks.cold_run = True, 0, 0
@@ -237,8 +241,10 @@ class _KeyRun:
         else:
             ks.hot_run = 0
         if volume:
-            if not anomalous:  # a spike must not raise its own baseline
-                self._learn(ks, volume, negative)
+            # an elevated bucket (spike, or the ramp-up before the window has enough volume) teaches
+            # the baseline at a tenth of the rate: a spike barely moves it, a lasting shift still does
+            elevated = z is not None and z >= rule.z_exit
+            self._learn(ks, volume, negative, ELEVATED_RATE if elevated else 1.0)
             ks.last_data = start
         if rule.window_buckets > 1:
             ks.recent = [*ks.recent, [volume, negative]][-(rule.window_buckets - 1) :]
@@ -251,22 +257,22 @@ class _KeyRun:
         ks.peak_z = max(ks.peak_z, z)
         ks.last_hot_end = end
 
-    def _learn(self, ks: KeyState, volume: int, negative: int) -> None:
+    def _learn(self, ks: KeyState, volume: int, negative: int, rate: float) -> None:
         share = negative / volume
         if ks.seen == 0:
             ks.neg_ewma, ks.vol_ewma = float(negative), float(volume)
         else:
             rule = self.rule
-            a = max(rule.alpha, 1.0 / (ks.seen + 1))  # running mean until the EWMA has enough history
+            a = rate * max(rule.alpha, 1.0 / (ks.seen + 1))  # running mean until the EWMA has history
             p0 = ks.neg_ewma / ks.vol_ewma
             if ks.seen >= rule.warmup_buckets:
                 spread = rule.clip_z * math.sqrt(_variance(ks, rule, p0, volume))
                 share = min(max(share, p0 - spread), p0 + spread)
+                # residuals against a warm baseline only: early ones would inflate the dispersion
+                residual = (share - p0) ** 2 / _binomial_variance(rule, p0, volume)
+                ks.dispersion = (1 - a) * ks.dispersion + a * residual
             ks.neg_ewma = (1 - a) * ks.neg_ewma + a * share * volume
             ks.vol_ewma = (1 - a) * ks.vol_ewma + a * volume
-            ks.dispersion = (1 - a) * ks.dispersion + a * (share - p0) ** 2 / _binomial_variance(
-                rule, p0, volume
-            )
         ks.seen += 1
 
     def _emit(self, ks: KeyState, state: State, decided_end: int) -> None:

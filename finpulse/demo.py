@@ -64,7 +64,9 @@ async def _stream_until_stored(app, expected: int, stored: list[int], timeout_s:
             deadline = time.monotonic() + timeout_s
             while stored[0] < expected:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"only {stored[0]} of {expected} documents stored after {timeout_s:.0f}s")
+                    raise TimeoutError(
+                        f"only {stored[0]} of {expected} documents stored after {timeout_s:.0f}s"
+                    )
                 await asyncio.sleep(0.2)
                 bar.update(stored[0] - bar.n)
     finally:
@@ -159,10 +161,12 @@ def demo_command(
     """Run the embedded end-to-end demo (Tansu + Faust + model + chDB + alerts) and print a summary."""
     result = run_demo(feed or default_feed(), _model_settings(model_dir), data_dir)
     typer.echo(
-        f"\nend to end: {result.documents} documents in {result.seconds:.1f}s = {result.docs_per_s:.0f} docs/s "
+        f"\nend to end: {result.documents} documents in {result.seconds:.1f}s "
+        f"= {result.docs_per_s:.0f} docs/s "
         f"(publish -> classified and stored; {result.invalid} invalid)"
     )
-    typer.echo(f"alerts stored: {result.alerts}; webhooks delivered (signed, verified): {result.webhooks_delivered}")
+    typer.echo(
+        f"alerts stored: {result.alerts}; webhooks delivered (signed, verified): {result.webhooks_delivered}"
+    )
     if result.report:
         typer.echo(f"report: {result.report}")
-

@@ -10,7 +10,9 @@ import typer
 
 from ingest.settings import KafkaSettings
 
-app = typer.Typer(help="Publish documents to Kafka from files, feeds or an HTTP endpoint.", no_args_is_help=True)
+app = typer.Typer(
+    help="Publish documents to Kafka from files, feeds or an HTTP endpoint.", no_args_is_help=True
+)
 log = logging.getLogger(__name__)
 
 
@@ -30,7 +32,8 @@ def publish_file(
     try:
         batch = []
         for number, record in enumerate(
-            tqdm(read_records(path), desc=f"ingest {path.name}", unit="doc", disable=not show_progress), start=1
+            tqdm(read_records(path), desc=f"ingest {path.name}", unit="doc", disable=not show_progress),
+            start=1,
         ):
             try:
                 batch.append(to_document(record, default_source=source, default_kind=kind))
@@ -117,6 +120,8 @@ def serve_command(
         publisher.flush()
 
     try:
-        uvicorn.run(create_app(settings, publish), host=host or settings.http_host, port=port or settings.http_port)
+        uvicorn.run(
+            create_app(settings, publish), host=host or settings.http_host, port=port or settings.http_port
+        )
     finally:
         publisher.close()

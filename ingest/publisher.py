@@ -5,13 +5,11 @@ Lifecycle: `DocumentPublisher(settings)` -> `publish(docs)` many times -> `flush
 
 from __future__ import annotations
 
-import logging
+import contextlib
 from collections.abc import Iterable
 
 from ingest.schema import Document
 from ingest.settings import KafkaSettings
-
-log = logging.getLogger(__name__)
 
 
 def ensure_topics(settings: KafkaSettings, extra: Iterable[str] = ()) -> None:
@@ -29,10 +27,8 @@ def ensure_topics(settings: KafkaSettings, extra: Iterable[str] = ()) -> None:
             if name not in existing
         ]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another process won the race
                 admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass
     finally:
         admin.close()
 

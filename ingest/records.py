@@ -47,7 +47,8 @@ def to_document(record: Mapping[str, Any], default_source: str, default_kind: st
     meta = dict(record.get("meta") or {})
     meta.update({k: v for k, v in record.items() if k not in _KNOWN})
     fields = {
-        "doc_id": record.get("doc_id") or make_doc_id(source, native_id and str(native_id), f"{title}\n{text}"),
+        "doc_id": record.get("doc_id")
+        or make_doc_id(source, native_id and str(native_id), f"{title}\n{text}"),
         "source": source,
         "kind": record.get("kind") or default_kind,
         "published_at": published_at,

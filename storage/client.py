@@ -179,7 +179,10 @@ class EmbeddedClient:
         lines = b"\n".join(
             orjson.dumps({c: _json_value(v) for c, v in zip(columns, row, strict=True)}) for row in rows
         )
-        self._run(f"INSERT INTO {table} ({', '.join(columns)}) FORMAT JSONEachRow\n" + lines.decode(), "TabSeparated")
+        self._run(
+            f"INSERT INTO {table} ({', '.join(columns)}) FORMAT JSONEachRow\n" + lines.decode(),
+            "TabSeparated",
+        )
 
     def server_version(self) -> tuple[int, ...]:
         (version,) = self.query("SELECT version()")[0]

@@ -10,7 +10,11 @@ from importlib import resources
 from storage.client import ClickHouseClient
 
 _MIGRATION_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
-_RETENTION_COLUMNS = {"classifications": "published_at", "pipeline_batches": "stored_at", "dead_letters": "received_at"}
+_RETENTION_COLUMNS = {
+    "classifications": "published_at",
+    "pipeline_batches": "stored_at",
+    "dead_letters": "received_at",
+}
 # Table-level TTL arrived in ClickHouse 19.6; older servers keep data until deleted by hand.
 _TTL_SINCE = (19, 6)
 
@@ -60,5 +64,7 @@ def migrate(client: ClickHouseClient, retention_days: int | None = None) -> list
         applied.append(migration)
     if retention_days and client.server_version() >= _TTL_SINCE:
         for table, column in _RETENTION_COLUMNS.items():
-            client.command(f"ALTER TABLE {db}.{table} MODIFY TTL {column} + INTERVAL {int(retention_days)} DAY")
+            client.command(
+                f"ALTER TABLE {db}.{table} MODIFY TTL {column} + INTERVAL {int(retention_days)} DAY"
+            )
     return applied

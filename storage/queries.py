@@ -70,8 +70,9 @@ def _mean(values) -> float:
 
 def document_count(client: ClickHouseClient, run_id: str) -> tuple[int, int]:
     """(rows stored, distinct documents) for a run: equal when nothing was stored twice after merge."""
-    (total, distinct), = client.query(
-        f"SELECT count(), uniqExact(doc_id) FROM {client.database}.classifications FINAL WHERE run_id = %(r)s",
+    ((total, distinct),) = client.query(
+        f"SELECT count(), uniqExact(doc_id) FROM {client.database}.classifications FINAL "
+        "WHERE run_id = %(r)s",
         {"r": run_id},
     )
     return int(total), int(distinct)

@@ -93,7 +93,10 @@ async def _send_dead_letters(app: faust.App, dlq: faust.TopicT, result: BatchRes
         await dlq.send(
             key=f"{letter.topic}:{letter.partition}:{letter.offset}".encode(),
             value=letter.payload,
-            headers=[(REASON_HEADER, letter.reason.encode()), ("finpulse-source-topic", letter.topic.encode())],
+            headers=[
+                (REASON_HEADER, letter.reason.encode()),
+                ("finpulse-source-topic", letter.topic.encode()),
+            ],
         )
     if result.dead_letters:
         await app.producer.flush()

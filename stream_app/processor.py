@@ -50,7 +50,9 @@ class BatchResult:
 class BatchProcessor:
     """Turns raw messages into stored classifications; bad input becomes dead letters."""
 
-    def __init__(self, classifier: Classifier, writer: BatchWriter, run_id: str = "live", worker: str = "") -> None:
+    def __init__(
+        self, classifier: Classifier, writer: BatchWriter, run_id: str = "live", worker: str = ""
+    ) -> None:
         self._classifier = classifier
         self._writer = writer
         self._run_id = run_id
@@ -68,7 +70,9 @@ class BatchProcessor:
                 by_run[message.header(RUN_ID_HEADER) or self._run_id].append(decode_document(message.value))
             except DocumentError as exc:
                 result.dead_letters.append(
-                    DeadLetter(message.topic, message.partition, message.offset, str(exc), message.value or b"")
+                    DeadLetter(
+                        message.topic, message.partition, message.offset, str(exc), message.value or b""
+                    )
                 )
         decode_ms = (time.perf_counter() - started) * 1000
         docs = [doc for run_docs in by_run.values() for doc in run_docs]

@@ -57,7 +57,11 @@ def synthetic_documents(count: int, start: datetime | None = None) -> list[Docum
         title = _PHRASES[(i // len(_COMPANIES)) % len(_PHRASES)].format(c=company) + f" (item {i})"
         docs.append(
             to_document(
-                {"id": f"n{i}", "title": title, "published_at": (start + timedelta(seconds=5 * i)).isoformat()},
+                {
+                    "id": f"n{i}",
+                    "title": title,
+                    "published_at": (start + timedelta(seconds=5 * i)).isoformat(),
+                },
                 default_source="testwire",
             )
         )
@@ -76,7 +80,9 @@ def produce(kafka: KafkaSettings, docs: list[Document], malformed: list[bytes] =
         publisher.close()
 
 
-def worker_env(kafka: KafkaSettings, clickhouse: ClickHouseSettings, model_dir: Path, **extra: str) -> dict[str, str]:
+def worker_env(
+    kafka: KafkaSettings, clickhouse: ClickHouseSettings, model_dir: Path, **extra: str
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FINPULSE_")}
     env.update(
         {

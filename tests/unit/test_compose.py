@@ -21,7 +21,14 @@ def compose() -> dict:
 def test_compose_file_follows_the_compose_spec(compose: dict) -> None:
     parsed = PyCompose.from_yaml(yaml.safe_dump(compose))
     parsed.validate()
-    assert set(parsed.service_names()) >= {"kafka", "clickhouse", "grafana", "stream", "alerts", "ingest-http"}
+    assert set(parsed.service_names()) >= {
+        "kafka",
+        "clickhouse",
+        "grafana",
+        "stream",
+        "alerts",
+        "ingest-http",
+    }
 
 
 def test_spec_check_rejects_mistakes() -> None:
@@ -57,6 +64,6 @@ def test_grafana_is_pinned_to_the_schema_version_used_by_the_type_check(compose:
     schema_version = package["devDependencies"]["@grafana/schema"]
     grafana = compose["services"]["grafana"]
     assert grafana["image"] == f"grafana/grafana:{schema_version}"
-    assert "grafana-clickhouse-datasource" in grafana["environment"]["GF_INSTALL_PLUGINS"]
+    assert "grafana-clickhouse-datasource" in grafana["environment"]["GF_PLUGINS_PREINSTALL_SYNC"]
     mounts = {v.split(":")[1] for v in grafana["volumes"]}
-    assert "/etc/grafana/provisioning" in mounts
+    assert {"/etc/grafana/provisioning/datasources", "/etc/grafana/provisioning/dashboards"} <= mounts
