@@ -55,7 +55,7 @@ def test_http_endpoint_publishes_to_kafka(broker) -> None:
 
     app = create_app(IngestSettings(api_token=SecretStr("t")), publish)
     body = [
-        {"id": "a1", "title": "$NVDA jumps on record data-centre sales", "published_at": "2026-11-02T13:00:00Z"},
+        {"id": "a1", "title": "$NVDA jumps on record sales", "published_at": "2026-11-02T13:00:00Z"},
         {"id": "a2", "text": "ugh, another guidance cut from Intel", "kind": "social", "source": "social"},
     ]
     response = TestClient(app).post("/v1/docs", json=body, headers={"Authorization": "Bearer t"})
