@@ -60,31 +60,16 @@ CREATE TABLE IF NOT EXISTS {db}.sentiment_1m (
 PARTITION BY toYYYYMM(bucket)
 ORDER BY (run_id, key_kind, key, bucket);
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.sentiment_1m_market TO {db}.sentiment_1m AS
-SELECT run_id, 'market' AS key_kind, 'all' AS key, toStartOfMinute(published_at) AS bucket,
+-- One view feeds every key kind: each row joins to the market, its topic and each of its tickers.
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.sentiment_1m_mv TO {db}.sentiment_1m AS
+SELECT run_id, tupleElement(k, 1) AS key_kind, tupleElement(k, 2) AS key,
+       toStartOfMinute(published_at) AS bucket,
        uniqExactState(story_id) AS stories,
        uniqExactIfState(story_id, sentiment = 'negative') AS negative_stories,
        uniqExactState(doc_id) AS documents,
        groupUniqArrayState(tuple(doc_id, score)) AS doc_scores
 FROM {db}.classifications
-GROUP BY run_id, key_kind, key, bucket;
-
-CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.sentiment_1m_topic TO {db}.sentiment_1m AS
-SELECT run_id, 'topic' AS key_kind, topic AS key, toStartOfMinute(published_at) AS bucket,
-       uniqExactState(story_id) AS stories,
-       uniqExactIfState(story_id, sentiment = 'negative') AS negative_stories,
-       uniqExactState(doc_id) AS documents,
-       groupUniqArrayState(tuple(doc_id, score)) AS doc_scores
-FROM {db}.classifications
-GROUP BY run_id, key_kind, key, bucket;
-
-CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.sentiment_1m_ticker TO {db}.sentiment_1m AS
-SELECT run_id, 'ticker' AS key_kind, arrayJoin(tickers) AS key, toStartOfMinute(published_at) AS bucket,
-       uniqExactState(story_id) AS stories,
-       uniqExactIfState(story_id, sentiment = 'negative') AS negative_stories,
-       uniqExactState(doc_id) AS documents,
-       groupUniqArrayState(tuple(doc_id, score)) AS doc_scores
-FROM {db}.classifications
+ARRAY JOIN arrayConcat([('market', 'all'), ('topic', topic)], arrayMap(t -> ('ticker', t), tickers)) AS k
 GROUP BY run_id, key_kind, key, bucket;
 
 -- Per-batch pipeline metrics (one row per stored batch) for the health dashboard.
