@@ -77,6 +77,14 @@ def document_row(doc: Document) -> tuple:
     )  # fmt: skip
 
 
+def headline(doc: Document, limit: int = 200) -> str:
+    """What dashboards and alerts show for a document: its title, else the start of its text."""
+    if doc.title:
+        return doc.title
+    text = " ".join(doc.text.split())
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
 def classification_row(
     doc: Document, pred: Prediction, batch: ClassifiedBatch, stored_at: datetime, per_doc_ms: float
 ) -> tuple:
@@ -84,7 +92,7 @@ def classification_row(
     latency_ms = max(0, int((stored_at - doc.ingested_at).total_seconds() * 1000))
     return (
         batch.run_id, doc.doc_id, doc.story_id, doc.source, doc.kind, doc.published_at, doc.ingested_at,
-        stored_at, doc.title, doc.url, list(doc.tickers), pred.topic, pred.topic_prob, pred.sentiment,
+        stored_at, headline(doc), doc.url, list(doc.tickers), pred.topic, pred.topic_prob, pred.sentiment,
         pred.p_negative, pred.p_neutral, pred.p_positive, pred.score, pred.confidence,
         batch.model_version, per_doc_ms, latency_ms, len(batch.documents),
     )  # fmt: skip
