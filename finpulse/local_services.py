@@ -65,13 +65,13 @@ class _ManagedProcess:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
-    def stop(self) -> None:
-        """Terminate the process (SIGTERM, then SIGKILL after 10 s)."""
+    def stop(self, grace_s: float = 5.0) -> None:
+        """Terminate the process (SIGTERM, then SIGKILL after `grace_s`)."""
         if self._process is None:
             return
         self._process.terminate()
         try:
-            self._process.wait(timeout=10)
+            self._process.wait(timeout=grace_s)
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
@@ -154,6 +154,6 @@ class LocalClickHouseServer(_ManagedProcess):
         wait_for_port(self.tcp_port, timeout_s=30, process=self._process)
 
     def remove(self) -> None:
-        """Stop and delete the data directory."""
-        self.stop()
+        """Stop at once and delete the data directory."""
+        self.stop(grace_s=0.5)
         shutil.rmtree(self.directory, ignore_errors=True)

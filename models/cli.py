@@ -64,6 +64,10 @@ def train(
     max_length: int = 64,
     lr: float = 8e-5,
     patience: int = 1,
+    refit: Annotated[
+        bool,
+        typer.Option(help="Train on train + validation for exactly --epochs (no early stopping)."),
+    ] = False,
     seed: int = 13,
     threads: Annotated[int | None, typer.Option(help="torch intra-op threads.")] = None,
 ) -> None:
@@ -106,6 +110,10 @@ def train(
         seed=seed,
         threads=threads,
     )
+    if refit:
+        splits["train"] += splits.pop("validation")
+        splits["validation"] = []
+        sources.append("refit: validation split merged into training")
     _err(f"training on {len(splits['train'])} rows, validating on {len(splits['validation'])}")
     md = run_training(
         splits["train"], splits["validation"], settings.dir, cfg, base=base, data_sources=sources

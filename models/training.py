@@ -144,7 +144,10 @@ def fit(
     cfg: TrainConfig,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Train in place with early stopping on validation (mean macro-F1 of the heads); keep the best epoch."""
+    """Train in place with early stopping on validation (mean macro-F1 of the heads); keep the best epoch.
+
+    With no validation records it trains for exactly ``cfg.epochs`` (the refit on train + validation).
+    """
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
     if cfg.threads:
@@ -201,11 +204,14 @@ def fit(
             optimizer.zero_grad(set_to_none=True)
             running += loss.item()
             bar.set_postfix(loss=f"{running / step:.3f}")
+        entry = {"epoch": epoch, "train_loss": round(running / steps_per_epoch, 4)}
+        if not val_ex:  # no validation split: train for exactly cfg.epochs, keep the last epoch
+            history.append(entry)
+            best_epoch = epoch
+            continue
         metrics = _validate(model, val_ex, validation, topics, pad_id)
         score = _selection_score(metrics)
-        history.append(
-            {"epoch": epoch, "train_loss": round(running / steps_per_epoch, 4), **summary(metrics)}
-        )
+        history.append({**entry, **summary(metrics)})
         log.info("epoch %d: %s", epoch, history[-1])
         if progress:
             tqdm.write(f"epoch {epoch}: {history[-1]}")

@@ -8,15 +8,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import faust
+from faust.types import EventT
 
 from ingest.settings import KafkaSettings
 from storage.writer import StorageUnavailable
-from stream_app.processor import REASON_HEADER, BatchProcessor, BatchResult, RawMessage
+from stream_app.batching import AdaptiveBatchPolicy, FixedBatchPolicy
+from stream_app.processor import REASON_HEADER, BatchProcessor, BatchResult, PreparedBatch, RawMessage
 from stream_app.settings import StreamSettings
 
 log = logging.getLogger(__name__)
@@ -56,36 +60,168 @@ def create_app(
     topics = stream.input_topics or [kafka.raw_topic]
     source = app.topic(*topics, key_type=bytes, value_type=bytes)
     dlq = app.topic(kafka.dlq_topic, key_type=bytes, value_type=bytes)
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="finpulse-batch")
 
     # concurrency=1: faust-streaming may commit past an in-flight message with concurrency > 1
     # (faust-streaming issue #606); scale out with partitions and workers instead.
     @app.agent(source, concurrency=1, name="classify")
     async def classify(stream_: faust.StreamT) -> None:
-        loop = asyncio.get_running_loop()
-        async for events in stream_.take_events(stream.max_batch, within=stream.max_wait_s):
-            messages = [
-                RawMessage(
-                    topic=event.message.topic,
-                    partition=event.message.partition,
-                    offset=event.message.offset,
-                    value=event.message.value,
-                    headers=tuple((k, bytes(v)) for k, v in (event.message.headers or ())),
-                )
-                for event in events
-            ]
-            try:
-                result = await loop.run_in_executor(executor, processor.process, messages)
-            except StorageUnavailable as exc:
-                # take_events() acknowledges the batch when this body ends, even by an exception:
-                # leave the process now, before that happens, so the offsets are never committed.
-                log.critical("ClickHouse unavailable, stopping without acknowledging the batch: %s", exc)
-                os._exit(EXIT_STORAGE_UNAVAILABLE)
-            await _send_dead_letters(app, dlq, result)
-            if on_batch is not None:
-                on_batch(result)
+        await BatchPipeline(app, dlq, processor, stream, on_batch).run(stream_.noack())
 
     return app
+
+
+class BatchPipeline:
+    """Micro-batches a manually acknowledged stream through the processor, two stages deep.
+
+    A reader task queues events (bounded by `queue_maxsize`: when full, the stream waits). The
+    loop takes a batch when the batching policy says so, classifies it in the inference thread and
+    hands it to the insert thread; while batch k is inserted, batch k+1 is classified. Batch k is
+    acknowledged only after its rows (and dead letters) are stored, and batches are stored and
+    acknowledged in order, so committed offsets never pass an unstored message.
+    """
+
+    def __init__(
+        self,
+        app: faust.App,
+        dlq: faust.TopicT,
+        processor: BatchProcessor,
+        settings: StreamSettings,
+        on_batch: Callable[[BatchResult], None] | None = None,
+    ) -> None:
+        self._app = app
+        self._dlq = dlq
+        self._processor = processor
+        self._on_batch = on_batch
+        self._max_batch = settings.max_batch
+        self._maxsize = max(settings.queue_maxsize, settings.max_batch)
+        self._overlap = settings.overlap_insert
+        self._policy: AdaptiveBatchPolicy | FixedBatchPolicy = (
+            AdaptiveBatchPolicy(settings.min_batch, settings.max_batch, settings.max_wait_s)
+            if settings.adaptive_batching
+            else FixedBatchPolicy(settings.max_batch, settings.max_wait_s)
+        )
+        self._queue: deque[tuple[EventT, float]] = deque()
+        self._wake_at = 1  # the reader wakes the batching loop when this many events are queued
+        self._wake = asyncio.Event()
+        self._space = asyncio.Event()
+        self._failure: BaseException | None = None
+        self._infer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="finpulse-infer")
+        self._insert_thread = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="finpulse-insert")
+            if self._overlap
+            else self._infer_thread
+        )
+
+    async def run(self, stream_: faust.StreamT) -> None:
+        """Process the stream until the agent is stopped; a failure stops the agent (no ack)."""
+        loop = asyncio.get_running_loop()
+        reader = asyncio.create_task(self._read(stream_))
+        storing: asyncio.Task | None = None
+        try:
+            while True:
+                events = await self._next_batch()
+                messages = [_raw(event) for event in events]
+                started = time.monotonic()
+                prepared = await loop.run_in_executor(self._infer_thread, self._processor.prepare, messages)
+                infer_s = time.monotonic() - started
+                if storing is not None:
+                    await storing  # batch k-1 is stored (and acknowledged) before batch k is written
+                storing = asyncio.create_task(self._store(stream_, events, prepared, infer_s))
+                if not self._overlap:
+                    await storing
+                    storing = None
+        finally:
+            reader.cancel()
+            if storing is not None:
+                storing.cancel()  # its batch stays unacknowledged and is delivered again
+            self._infer_thread.shutdown(wait=False)
+            self._insert_thread.shutdown(wait=False)
+
+    async def _read(self, stream_: faust.StreamT) -> None:
+        try:
+            async for event in stream_.events():
+                while len(self._queue) >= self._maxsize:
+                    self._space.clear()
+                    await self._space.wait()
+                now = time.monotonic()
+                self._queue.append((event, now))
+                self._policy.observe_arrivals(1, now)
+                if len(self._queue) >= self._wake_at:
+                    self._wake.set()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            self._fail(exc)
+            raise
+
+    def _fail(self, exc: BaseException) -> None:
+        self._failure = exc
+        self._wake.set()
+
+    async def _next_batch(self) -> list[EventT]:
+        loop = asyncio.get_running_loop()
+        while True:
+            if self._failure is not None:
+                raise self._failure
+            now = time.monotonic()
+            if self._queue:
+                plan = self._policy.plan(len(self._queue), now)
+                delay = self._queue[0][1] + plan.wait_s - now
+                if len(self._queue) >= plan.size or delay <= 0:
+                    count = min(len(self._queue), self._max_batch)
+                    batch = [self._queue.popleft()[0] for _ in range(count)]
+                    self._space.set()
+                    return batch
+                self._wake_at = plan.size
+            else:
+                self._wake_at, delay = 1, None
+            self._wake.clear()
+            timer = loop.call_later(delay, self._wake.set) if delay is not None else None
+            try:
+                await self._wake.wait()
+            finally:
+                if timer is not None:
+                    timer.cancel()
+
+    async def _store(
+        self, stream_: faust.StreamT, events: list[EventT], prepared: PreparedBatch, infer_s: float
+    ) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+            started = time.monotonic()
+            try:
+                result = await loop.run_in_executor(self._insert_thread, self._processor.store, prepared)
+            except StorageUnavailable as exc:
+                # The batch is not acknowledged: leave now, so a restarted worker reads it again.
+                log.critical("ClickHouse unavailable, stopping without acknowledging the batch: %s", exc)
+                os._exit(EXIT_STORAGE_UNAVAILABLE)
+            insert_s = time.monotonic() - started
+            if self._overlap:
+                self._policy.observe_stage("infer", len(events), infer_s)
+                self._policy.observe_stage("insert", len(events), insert_s)
+            else:
+                self._policy.observe_stage("batch", len(events), infer_s + insert_s)
+            await _send_dead_letters(self._app, self._dlq, result)
+            if self._on_batch is not None:
+                self._on_batch(result)
+            for event in events:
+                await stream_.ack(event)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            self._fail(exc)
+            raise
+
+
+def _raw(event: EventT) -> RawMessage:
+    message = event.message
+    return RawMessage(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        value=message.value,
+        headers=tuple((k, bytes(v)) for k, v in (message.headers or ())),
+    )
 
 
 async def _send_dead_letters(app: faust.App, dlq: faust.TopicT, result: BatchResult) -> None:

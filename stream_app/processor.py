@@ -1,7 +1,9 @@
 """The stream stage's logic, independent of Faust: decode -> classify -> store.
 
-Lifecycle: `BatchProcessor(classifier, writer, ...)` -> `process(messages)` per micro-batch
-(blocking; the Faust agent runs it in a worker thread) -> `close()`.
+Lifecycle: `BatchProcessor(classifier, writer, ...)` -> `process(messages)` per micro-batch, or its
+two halves `prepare(messages)` (decode + classify) then `store(prepared)` so that the agent can
+classify batch k+1 while batch k is inserted (blocking calls; the agent runs them in worker threads)
+-> `close()`.
 A batch is either fully stored (then the caller may acknowledge it) or `process` raises
 `StorageUnavailable` (then the caller must stop without acknowledging).
 """
@@ -9,12 +11,11 @@ A batch is either fully stored (then the caller may acknowledge it) or `process`
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ingest.schema import Document, DocumentError, decode_document
-from models.base import Classifier
+from models.base import Classifier, Prediction
 from storage.writer import BatchWriter, ClassifiedBatch, DeadLetter
 
 RUN_ID_HEADER = "finpulse-run-id"
@@ -39,6 +40,22 @@ class RawMessage:
 
 
 @dataclass
+class PreparedBatch:
+    """A decoded and classified micro-batch, not stored yet."""
+
+    by_run: dict[str, list[Document]] = field(default_factory=dict)
+    predictions: list[Prediction] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    decode_ms: float = 0.0
+    inference_ms: float = 0.0
+
+    @property
+    def size(self) -> int:
+        """Valid documents in the batch."""
+        return sum(len(run_docs) for run_docs in self.by_run.values())
+
+
+@dataclass
 class BatchResult:
     """What one micro-batch did."""
 
@@ -60,29 +77,39 @@ class BatchProcessor:
 
     def process(self, messages: Sequence[RawMessage]) -> BatchResult:
         """Decode, classify (one model call per batch) and store; raises StorageUnavailable."""
-        result = BatchResult()
+        return self.store(self.prepare(messages))
+
+    def prepare(self, messages: Sequence[RawMessage]) -> PreparedBatch:
+        """Decode and classify, without touching storage (so it can overlap the previous insert)."""
+        prepared = PreparedBatch()
         started = time.perf_counter()
-        by_run: dict[str, list[Document]] = defaultdict(list)
         for message in messages:
             try:
                 if message.value is None:
                     raise DocumentError("empty message value")
-                by_run[message.header(RUN_ID_HEADER) or self._run_id].append(decode_document(message.value))
+                run_id = message.header(RUN_ID_HEADER) or self._run_id
+                prepared.by_run.setdefault(run_id, []).append(decode_document(message.value))
             except DocumentError as exc:
-                result.dead_letters.append(
+                prepared.dead_letters.append(
                     DeadLetter(
                         message.topic, message.partition, message.offset, str(exc), message.value or b""
                     )
                 )
-        decode_ms = (time.perf_counter() - started) * 1000
-        docs = [doc for run_docs in by_run.values() for doc in run_docs]
+        prepared.decode_ms = (time.perf_counter() - started) * 1000
+        docs = [doc for run_docs in prepared.by_run.values() for doc in run_docs]
         infer_started = time.perf_counter()
-        predictions = self._classifier.predict_batch([doc.content for doc in docs]) if docs else []
-        inference_ms = (time.perf_counter() - infer_started) * 1000
+        prepared.predictions = self._classifier.predict_batch([doc.content for doc in docs]) if docs else []
+        prepared.inference_ms = (time.perf_counter() - infer_started) * 1000
+        return prepared
+
+    def store(self, prepared: PreparedBatch) -> BatchResult:
+        """Write a prepared batch (rows, batch metrics, dead letters); raises StorageUnavailable."""
+        result = BatchResult(dead_letters=prepared.dead_letters)
+        stored = prepared.size
         insert_ms = 0.0
         position = 0
-        for run_id, run_docs in by_run.items():
-            run_predictions = predictions[position : position + len(run_docs)]
+        for run_id, run_docs in prepared.by_run.items():
+            run_predictions = prepared.predictions[position : position + len(run_docs)]
             position += len(run_docs)
             insert_ms += self._writer.write(
                 ClassifiedBatch(
@@ -93,15 +120,19 @@ class BatchProcessor:
                     backend=self._classifier.backend,
                     worker=self._worker,
                     archive=run_id == "live",
-                    invalid=len(result.dead_letters),
-                    decode_ms=decode_ms,
-                    inference_ms=inference_ms * len(run_docs) / len(docs),
+                    invalid=len(prepared.dead_letters),
+                    decode_ms=prepared.decode_ms,
+                    inference_ms=prepared.inference_ms * len(run_docs) / stored,
                 )
             )
-        if result.dead_letters:
-            self._writer.write_dead_letters(result.dead_letters)
-        result.stored = len(docs)
-        result.timings_ms = {"decode": decode_ms, "infer": inference_ms, "insert": insert_ms}
+        if prepared.dead_letters:
+            self._writer.write_dead_letters(prepared.dead_letters)
+        result.stored = stored
+        result.timings_ms = {
+            "decode": prepared.decode_ms,
+            "infer": prepared.inference_ms,
+            "insert": insert_ms,
+        }
         return result
 
     def close(self) -> None:

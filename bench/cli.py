@@ -1,0 +1,82 @@
+"""`finpulse bench ...`: the end-to-end benchmark (heavy imports inside the command)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="Benchmark the pipeline end to end against the model backend's ceiling.")
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+@app.command()
+def e2e(
+    docs: Annotated[int, typer.Option(help="Documents per saturating run.")] = 2_000,
+    json_path: Annotated[Path, typer.Option("--json", help="Where to write the JSON report.")] = Path(
+        "bench/results/e2e.json"
+    ),
+    chart: Annotated[Path | None, typer.Option(help="PNG chart (default: the JSON path with .png).")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Max batch (default FINPULSE_STREAM_MAX_BATCH).")
+    ] = None,
+    workers: Annotated[str, typer.Option(help="Worker counts to compare, e.g. 1,2.")] = "1,2",
+    sweep: Annotated[str, typer.Option(help="Extra batch sizes for the chart ('' for none).")] = "8,16,32",
+    loads: Annotated[
+        str, typer.Option(help="Offered load as fractions of peak ('' for none).")
+    ] = "0.25,0.5,1.0",
+    load_seconds: Annotated[float, typer.Option(help="Duration of each paced run.")] = 8.0,
+    floor_docs: Annotated[int, typer.Option(help="Documents in the batch-1 run.")] = 300,
+    ceiling_seconds: Annotated[float, typer.Option(help="Timed seconds of the ceiling measurement.")] = 3.0,
+    model_dir: Annotated[
+        Path | None, typer.Option(help="Model directory (default FINPULSE_MODEL_DIR).")
+    ] = None,
+    backend: Annotated[str | None, typer.Option(help="auto | torch | onnx | tensorrt")] = None,
+    onnx_variant: Annotated[str | None, typer.Option(help="auto | fp32 | int8")] = None,
+    log_dir: Annotated[Path | None, typer.Option(help="Broker, ClickHouse and worker logs.")] = None,
+) -> None:
+    """Produce N documents into Kafka, classify and store them with 1 and 2 workers; compare with the
+    batch-1 pipeline and the raw backend; write JSON and a chart."""
+    import orjson
+
+    from bench.e2e import E2EConfig, run_e2e, write_chart
+    from models.settings import ModelSettings
+    from stream_app.settings import StreamSettings
+
+    stream = StreamSettings()
+    if batch_size:
+        stream = stream.model_copy(update={"max_batch": batch_size})
+    model = ModelSettings()
+    model = model.model_copy(
+        update={
+            k: v for k, v in {"dir": model_dir, "backend": backend, "onnx_variant": onnx_variant}.items() if v
+        }
+    )
+    config = E2EConfig(
+        docs=docs,
+        stream=stream,
+        model=model,
+        workers=_ints(workers),
+        batch_sweep=_ints(sweep),
+        loads=[float(x) for x in loads.split(",") if x.strip()],
+        load_seconds=load_seconds,
+        floor_docs=min(floor_docs, docs),
+        ceiling_seconds=ceiling_seconds,
+        log_dir=log_dir,
+    )
+    result = run_e2e(config, progress=lambda line: typer.echo(line, err=True))
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
+    png = write_chart(result, chart or json_path.with_suffix(".png"))
+    ratios = result["ratios"]
+    typer.echo(
+        f"e2e {result['e2e_docs_per_s']:.1f} docs/s ({result['e2e_workers']} worker(s)); "
+        f"ceiling {result['ceiling_docs_per_s']:.1f}; batch-1 {result['batch1_docs_per_s']:.1f}; "
+        f"e2e/ceiling {ratios['e2e_over_ceiling']:.2f}; e2e/batch-1 {ratios['e2e_over_batch1']:.1f}x; "
+        f"p99 {result['latency_ms']['p99']:.0f} ms; targets {result['targets']}"
+    )
+    typer.echo(f"wrote {json_path} and {png}")
