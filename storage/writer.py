@@ -11,7 +11,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import orjson
@@ -57,7 +57,6 @@ class ClassifiedBatch:
     invalid: int = 0
     decode_ms: float = 0.0
     inference_ms: float = 0.0
-    timings: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import tempfile
 from pathlib import Path
@@ -36,7 +37,7 @@ def run_worker(
     migrate(client, clickhouse.retention_days)
     ensure_topics(kafka, stream.input_topics)
     classifier = load_classifier(model)
-    worker_name = stream.worker_name or f"{socket.gethostname()}-{id(client):x}"
+    worker_name = stream.worker_name or f"{socket.gethostname()}-{os.getpid()}"
     log.info("stream worker %s: model %s on %s", worker_name, classifier.model_version, classifier.backend)
     processor = BatchProcessor(classifier, BatchWriter(client, clickhouse), stream.run_id, worker_name)
     datadir = Path(tempfile.mkdtemp(prefix="finpulse-faust-"))
