@@ -28,14 +28,17 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alerts.detector import AlertEvent, detect
 from alerts.rules import RulesError, RuleSet, parse_rules
 from ingest.schema import Document, utc
-from models.base import Classifier
+from models.base import SENTIMENTS, Classifier, Prediction
 from storage.client import ClickHouseClient
 from storage.queries import KEY_KINDS, BucketStats, bucket_series
+
+if TYPE_CHECKING:
+    from storage.writer import BatchWriter
 
 BACKTEST_RUN_ID = "backtest"
 # Short grid names for the rule fields users tune most.
@@ -120,8 +123,7 @@ def run_series(
 
 
 def classify_documents(
-    client: ClickHouseClient,
-    writer: Any,
+    writer: BatchWriter,
     docs: Sequence[Document],
     classifier: Classifier,
     run_id: str = BACKTEST_RUN_ID,
@@ -162,6 +164,34 @@ def read_input(path: Path, default_source: str = "input") -> tuple[list[Document
     return docs, problems
 
 
+class MetaLabels:
+    """A stand-in classifier that answers with each document's own labels (`meta.label_topic`,
+    `meta.label_sentiment`, as in the shipped sample): backtests the rules alone, as if the model
+    were perfect. Texts it was not built with are an error."""
+
+    model_version = "meta-labels"
+    backend = "labels"
+
+    def __init__(self, docs: Iterable[Document]) -> None:
+        self._labels: dict[str, tuple[str, str]] = {}
+        for doc in docs:
+            topic, sentiment = doc.meta.get("label_topic"), doc.meta.get("label_sentiment")
+            if not topic or sentiment not in SENTIMENTS:
+                raise BacktestError(f"document {doc.doc_id} has no meta.label_topic / meta.label_sentiment")
+            self._labels[doc.content] = (str(topic), str(sentiment))
+
+    def predict_batch(self, texts: Sequence[str]) -> list[Prediction]:
+        out = []
+        for text in texts:
+            topic, sentiment = self._labels[text]
+            p = {"negative": 0.0, "neutral": 0.0, "positive": 0.0, sentiment: 1.0}
+            out.append(Prediction(topic, 1.0, sentiment, p["negative"], p["neutral"], p["positive"]))
+        return out
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
 def input_series(
     docs: Sequence[Document],
     classifier: Classifier,
@@ -185,7 +215,7 @@ def input_series(
     client = connect(settings)
     try:
         migrate(client)
-        classify_documents(client, BatchWriter(client, settings), docs, classifier, progress=progress)
+        classify_documents(BatchWriter(client, settings), docs, classifier, progress=progress)
         return run_series(client, BACKTEST_RUN_ID, rules)
     finally:
         client.close()
@@ -495,6 +525,7 @@ def write_report(
     doc = summary(result, series, info)
     (out_dir / "summary.json").write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
     pictures = [render_series(out_dir / "series.png", result, series)]
+    (out_dir / "grid.png").unlink(missing_ok=True)  # from an earlier report in the same folder
     if result.grid and result.scores is not None:
         pictures.append(render_grid(out_dir / "grid.png", result))
     (out_dir / "report.html").write_text(_html(doc, result, [p.name for p in pictures if p]))
@@ -511,9 +542,33 @@ def plotted_keys(result: BacktestResult, series: Sequence[BucketStats]) -> list[
     ]
 
 
+def pooled_share(
+    buckets: Sequence[BucketStats], bucket_s: int, window: int
+) -> tuple[list[datetime], list[float]]:
+    """Negative share pooled over the last `window` buckets (empty ones included), as the detector
+    pools it; NaN where the pooled volume is zero."""
+    if not buckets:
+        return [], []
+    counts = {int(b.start.timestamp()): (b.volume, b.negative) for b in buckets}
+    first, last = min(counts), max(counts)
+    times, shares, recent = [], [], []
+    for start in range(first, last + window * bucket_s, bucket_s):
+        recent = [*recent, counts.get(start, (0, 0))][-window:]
+        volume = sum(v for v, _ in recent)
+        times.append(datetime.fromtimestamp(start + bucket_s, UTC))
+        shares.append(sum(k for _, k in recent) / volume if volume else float("nan"))
+    return times, shares
+
+
+def _window_of(rules: RuleSet, key: str) -> int:
+    kind, _, name = key.partition(":")
+    return next((r.window_buckets for r in rules.rules if r.applies_to(kind, name)), 1)
+
+
 def render_series(path: Path, result: BacktestResult, series: Sequence[BucketStats]) -> Path:
-    """One panel per key: negative share (line) and volume (bars) per bucket, labelled event windows
-    (green), alert episodes (orange) and firing decisions (red marks)."""
+    """One panel per key: stories and negative stories per bucket (bars), the negative share pooled
+    over the rule's window (line), labelled event windows (green), alert episodes (orange band on
+    top) and firing decisions (dashed red)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -525,39 +580,43 @@ def render_series(path: Path, result: BacktestResult, series: Sequence[BucketSta
     for b in series:
         by_key.setdefault(key_label(b.key_kind, b.key), []).append(b)
     eps = episodes(result.events)
-    width = timedelta(seconds=result.rules.bucket_s)
+    bucket_s = result.rules.bucket_s
+    width = timedelta(seconds=bucket_s)
     fig = Figure(figsize=(10, 1.9 * len(keys) + 0.6), dpi=90, layout="constrained")
     axes = fig.subplots(len(keys), 1, sharex=True, squeeze=False)[:, 0]
+    legend: dict[str, Any] = {}
     for ax, key in zip(axes, keys, strict=True):
         buckets = sorted(by_key.get(key, []), key=lambda b: b.start)
-        volume_ax = ax.twinx()
-        volume_ax.bar([b.start + width / 2 for b in buckets], [b.volume for b in buckets],
-                      width=width, color="#c8c8c8", zorder=1)  # fmt: skip
-        volume_ax.set_ylabel("stories", fontsize=7, color="#888888")
-        volume_ax.tick_params(labelsize=7, colors="#888888")
-        ax.set_zorder(volume_ax.get_zorder() + 1)
+        counts_ax = ax.twinx()
+        middles = [b.start + width / 2 for b in buckets]
+        counts_ax.bar(middles, [b.volume for b in buckets], width=width, color="#d0d0d0", label="stories")
+        counts_ax.bar(middles, [b.negative for b in buckets], width=width, color="#e8a0a0", label="negative")
+        counts_ax.set_ylabel("stories / bucket", fontsize=7, color="#888888")
+        counts_ax.tick_params(labelsize=7, colors="#888888")
+        ax.set_zorder(counts_ax.get_zorder() + 1)
         ax.patch.set_visible(False)
-        ax.plot([b.start + width / 2 for b in buckets], [b.negative_share for b in buckets],
-                color="#b22222", linewidth=1, marker=".", markersize=2)  # fmt: skip
+        window = _window_of(result.rules, key)
+        times, shares = pooled_share(buckets, bucket_s, window)
+        ax.plot(times, shares, color="#b22222", linewidth=1.2, label=f"negative share ({window} buckets)")
         for event in result.labelled:
             if event.label == key:
-                ax.axvspan(event.start, event.end, color="#2e8b57", alpha=0.18, label="labelled event")
+                ax.axvspan(event.start, event.end, color="#2e8b57", alpha=0.2, label="labelled event")
         for ep in eps:
             if ep.label == key:
-                ax.axvspan(ep.firing.window_start, ep.window_end, color="#ff8c00", alpha=0.25, label="alert")
+                ax.axvspan(ep.firing.window_start, ep.window_end, ymin=0.93, color="#ff8c00", label="alert")
                 ax.axvline(ep.firing.decided_at, color="#b22222", linestyle="--", linewidth=1)
-                ax.annotate(ep.firing.severity, (ep.firing.decided_at, 1.0), fontsize=7, color="#b22222",
-                            xytext=(2, -9), textcoords="offset points")  # fmt: skip
+                ax.annotate(ep.firing.severity, (ep.firing.decided_at, 0.9), fontsize=7, color="#b22222",
+                            xytext=(3, -8), textcoords="offset points")  # fmt: skip
         if not buckets:
             ax.text(0.5, 0.5, "no stories for this key", transform=ax.transAxes, ha="center", fontsize=8)
-        ax.set_ylim(0, 1.05)
+        ax.set_ylim(0, 1.08)
         ax.set_ylabel("neg. share", fontsize=7)
         ax.set_title(key, fontsize=9, loc="left")
         ax.tick_params(labelsize=7)
-        handles, labels = ax.get_legend_handles_labels()
-        if handles:
-            unique = dict(zip(labels, handles, strict=True))
-            ax.legend(unique.values(), unique.keys(), fontsize=7, loc="upper right")
+        for axis in (ax, counts_ax):
+            handles, labels = axis.get_legend_handles_labels()
+            legend.update(zip(labels, handles, strict=True))
+    fig.legend(legend.values(), legend.keys(), loc="outside upper center", ncol=len(legend), fontsize=7)
     axes[-1].xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M", tz=UTC))
     fig.savefig(path)
     return path

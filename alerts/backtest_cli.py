@@ -51,6 +51,11 @@ def backtest_command(
     model: Path = typer.Option(
         None, "--model", help="Model directory for --input (default: FINPULSE_MODEL_DIR)."
     ),
+    labels: bool = typer.Option(
+        False,
+        "--labels",
+        help="With --input: use each document's meta.label_* instead of a model (rules only).",
+    ),
     from_: str = typer.Option(None, "--from", help="With --run-id: first event time (ISO-8601)."),
     to: str = typer.Option(None, "--to", help="With --run-id: end of the range (exclusive)."),
 ) -> None:
@@ -60,6 +65,8 @@ def backtest_command(
 
     if (run_id is None) == (input_path is None):
         raise typer.BadParameter("give exactly one of --run-id and --input")
+    if labels and (input_path is None or model is not None):
+        raise typer.BadParameter("--labels goes with --input and replaces --model")
     started = time.monotonic()
     try:
         rules = load_rules(rules_path)
@@ -68,7 +75,7 @@ def backtest_command(
         if run_id is not None:
             series, info = _run_series(run_id, rules, from_, to)
         else:
-            series, info = _input_series(input_path, rules, model)
+            series, info = _input_series(input_path, rules, model, labels)
         result = backtest(series, rules, labelled, grid_spec)
     except (BacktestError, RulesError) as exc:
         typer.echo(f"backtest: {exc}", err=True)
@@ -82,7 +89,8 @@ def backtest_command(
         for name, s in (("overall", result.scores.overall), ("labelled keys", result.scores.labelled_keys)):
             j = s.to_json()
             typer.echo(
-                f"{name}: precision {_fmt(j['precision'])} ({j['true_alerts']}/{j['alerts']}), "
+                f"{name}: precision {_fmt(j['precision'])} ({j['true_alerts']}/{j['alerts']}; "
+                f"{j['coincident_alerts']} more during another key's event), "
                 f"recall {_fmt(j['recall'])} ({j['detected']}/{j['events']}), "
                 f"delay {_fmt(j['delay_s_mean'], 's')}, lead time {_fmt(j['lead_time_s_mean'], 's')}"
             )
@@ -119,20 +127,23 @@ def _run_series(run_id: str, rules, from_: str | None, to: str | None):
     return series, {"source": "run", "run_id": run_id, "database": clickhouse.database}
 
 
-def _input_series(path: Path, rules, model_dir: Path | None):
+def _input_series(path: Path, rules, model_dir: Path | None, labels: bool):
     from tqdm import tqdm
 
-    from alerts.backtest import input_series, read_input
+    from alerts.backtest import MetaLabels, input_series, read_input
     from models.runtime import load_classifier
     from models.settings import ModelSettings
 
     docs, problems = read_input(path)
     for problem in problems[:20]:
         typer.echo(f"skipped {problem}", err=True)
-    settings = ModelSettings()
-    if model_dir is not None:
-        settings = settings.model_copy(update={"dir": model_dir})
-    classifier = load_classifier(settings)
+    if labels:
+        classifier = MetaLabels(docs)
+    else:
+        settings = ModelSettings()
+        if model_dir is not None:
+            settings = settings.model_copy(update={"dir": model_dir})
+        classifier = load_classifier(settings)
     try:
         with (
             tempfile.TemporaryDirectory(prefix="finpulse-backtest-") as workdir,

@@ -7,7 +7,29 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="Benchmark the pipeline end to end against the model backend's ceiling.")
+app = typer.Typer(
+    help="Benchmark the pipeline end to end against the model backend's ceiling.", no_args_is_help=True
+)
+
+
+@app.callback()
+def _group() -> None:
+    """Keep `e2e` a sub-command (`finpulse bench e2e`, `python -m bench e2e`)."""
+
+
+def _stream_settings():
+    """Stream settings from FINPULSE_STREAM_* (read once, here at the entry point)."""
+    from stream_app.settings import StreamSettings
+
+    return StreamSettings()
+
+
+def _model(model_dir: Path | None, backend: str | None, onnx_variant: str | None):
+    """Model settings from FINPULSE_MODEL_* with the CLI overrides that were given."""
+    from models.settings import ModelSettings
+
+    update = {"dir": model_dir, "backend": backend, "onnx_variant": onnx_variant}
+    return ModelSettings().model_copy(update={k: v for k, v in update.items() if v})
 
 
 def _ints(text: str) -> list[int]:
@@ -39,27 +61,22 @@ def e2e(
     onnx_variant: Annotated[str | None, typer.Option(help="auto | fp32 | int8")] = None,
     log_dir: Annotated[Path | None, typer.Option(help="Broker, ClickHouse and worker logs.")] = None,
 ) -> None:
-    """Produce N documents into Kafka, classify and store them with 1 and 2 workers; compare with the
-    batch-1 pipeline and the raw backend; write JSON and a chart."""
+    """Run the pipeline on N documents with 1 and 2 workers against its batch-1 floor and the raw
+    backend's ceiling; write the JSON report and the chart.
+
+    Starts its own Tansu broker and ClickHouse server; workers are `finpulse stream` processes.
+    """
     import orjson
 
     from bench.e2e import E2EConfig, run_e2e, write_chart
-    from models.settings import ModelSettings
-    from stream_app.settings import StreamSettings
 
-    stream = StreamSettings()
+    stream = _stream_settings()
     if batch_size:
         stream = stream.model_copy(update={"max_batch": batch_size})
-    model = ModelSettings()
-    model = model.model_copy(
-        update={
-            k: v for k, v in {"dir": model_dir, "backend": backend, "onnx_variant": onnx_variant}.items() if v
-        }
-    )
     config = E2EConfig(
         docs=docs,
         stream=stream,
-        model=model,
+        model=_model(model_dir, backend, onnx_variant),
         workers=_ints(workers),
         batch_sweep=_ints(sweep),
         loads=[float(x) for x in loads.split(",") if x.strip()],
@@ -80,3 +97,42 @@ def e2e(
         f"p99 {result['latency_ms']['p99']:.0f} ms; targets {result['targets']}"
     )
     typer.echo(f"wrote {json_path} and {png}")
+
+
+@app.command()
+def ab(
+    docs: Annotated[int, typer.Option(help="Documents per saturating run.")] = 1_500,
+    json_path: Annotated[Path, typer.Option("--json", help="Where to write the JSON report.")] = Path(
+        "bench/results/ab.json"
+    ),
+    repeat: Annotated[int, typer.Option(help="Rounds (variants interleaved, order alternating).")] = 3,
+    load: Annotated[float, typer.Option(help="Paced run at this fraction of the baseline's peak.")] = 0.5,
+    load_seconds: Annotated[float, typer.Option(help="Duration of each paced run.")] = 8.0,
+    workers: Annotated[int, typer.Option(help="Stream workers.")] = 1,
+    model_dir: Annotated[
+        Path | None, typer.Option(help="Model directory (default FINPULSE_MODEL_DIR).")
+    ] = None,
+    backend: Annotated[str | None, typer.Option(help="auto | torch | onnx | tensorrt")] = None,
+    onnx_variant: Annotated[str | None, typer.Option(help="auto | fp32 | int8")] = None,
+) -> None:
+    """Fixed batching without overlap (the old agent's behaviour) against adaptive batching with the
+    insert overlapped, interleaved on the same broker and server; medians and ratios as JSON."""
+    import orjson
+
+    from bench.e2e import E2EConfig, run_ab
+
+    config = E2EConfig(
+        docs=docs, stream=_stream_settings(), model=_model(model_dir, backend, onnx_variant),
+        workers=[workers], load_seconds=load_seconds,
+    )  # fmt: skip
+    variants = {
+        "fixed-sequential": {"adaptive_batching": False, "overlap_insert": False},
+        "adaptive-overlapped": {"adaptive_batching": True, "overlap_insert": True},
+    }
+    result = run_ab(
+        config, variants, repeat=repeat, load=load, progress=lambda line: typer.echo(line, err=True)
+    )
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
+    typer.echo(orjson.dumps(result["ratios_to_first"], option=orjson.OPT_INDENT_2).decode())
+    typer.echo(f"wrote {json_path}")

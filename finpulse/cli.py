@@ -10,10 +10,13 @@ import logging
 
 import typer
 
+from alerts.backtest_cli import backtest_command
 from alerts.cli import app as alerts_app
+from bench.cli import app as bench_app
 from dashboards.cli import app as grafana_app
 from finpulse.demo import demo_command
 from ingest.cli import app as ingest_app
+from ingest.replay_cli import replay_command
 from models.cli import app as model_app
 from models.cli import classify as classify_command
 
@@ -26,6 +29,9 @@ db_app = typer.Typer(help="ClickHouse schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.command("classify")(classify_command)
 app.command("demo")(demo_command)
+app.command("replay")(replay_command)
+app.command("backtest")(backtest_command)
+app.add_typer(bench_app, name="bench")
 
 
 @app.callback()

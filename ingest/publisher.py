@@ -129,6 +129,7 @@ class _ConfluentProducer:
                 "batch.size": settings.producer_batch_bytes,
                 "compression.type": settings.compression or "none",
                 "client.id": "finpulse-ingest",
+                "log.connection.close": False,
             }
         )
 
@@ -169,3 +170,4 @@ class _ConfluentProducer:
 
     def close(self) -> None:
         self._producer.flush(60.0)
+        self._producer = None  # destroys the librdkafka client (its threads and connections) now

@@ -12,10 +12,13 @@ configured with `FINPULSE_STREAM_INPUT_TOPICS` and `FINPULSE_STREAM_APP_ID`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import socket
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -28,7 +31,9 @@ from ingest.settings import KafkaSettings
 
 if TYPE_CHECKING:
     from models.settings import ModelSettings
+    from storage.client import ClickHouseClient
     from storage.settings import ClickHouseSettings
+    from stream_app.processor import BatchResult
     from stream_app.settings import StreamSettings
 
 log = logging.getLogger(__name__)
@@ -110,10 +115,12 @@ def run_replay(
                 if model is None:
                     published, stored = publish(), 0
                 else:
-                    published, stored = _with_worker(
-                        publish, run_id, topic, kafka, clickhouse, client, model, stream,
-                        drain_timeout_s, selected, show_progress,
-                    )  # fmt: skip
+                    worker = ReplayWorker(run_id, topic, kafka, clickhouse, client, model, stream)
+                    try:
+                        published = worker.run(publish, selected, drain_timeout_s, show_progress)
+                    finally:
+                        worker.close()
+                    stored = worker.stored
         finally:
             publisher.close()
     finally:
@@ -121,77 +128,106 @@ def run_replay(
     return ReplayResult(run_id, topic, selected, published, stored, invalid, time.monotonic() - started)
 
 
-def _with_worker(
-    publish, run_id, topic, kafka, clickhouse, client, model, stream, drain_timeout_s, expected, show_progress
-) -> tuple[int, int]:
-    """Run the replay's stream worker while `publish()` runs; return (published, stored)."""
-    from models.runtime import load_classifier
-    from storage.writer import BatchWriter
-    from stream_app.app import create_app
-    from stream_app.processor import BatchProcessor, BatchResult
-    from stream_app.settings import StreamSettings
+class ReplayWorker:
+    """The replay's own stream worker: `create_app` with the group `finpulse-replay-<run id>`, reading
+    only the replay topic, classifying with the replay's model and storing under its run id.
 
-    group = replay_group(run_id)
-    settings = (stream or StreamSettings()).model_copy(
-        update={"app_id": group, "run_id": run_id, "input_topics": [topic], "web_port": None}
-    )
-    classifier = load_classifier(model)
-    log.info("replay %s: model %s on %s", run_id, classifier.model_version, classifier.backend)
-    processor = BatchProcessor(
-        classifier, BatchWriter(client, clickhouse), run_id, f"replay-{socket.gethostname()}"
-    )
-    stored = [0]
+    Lifecycle: `ReplayWorker(...)` (loads the model) -> `run(publish, ...)` -> `close()`.
+    """
 
-    def count(result: BatchResult) -> None:
-        stored[0] += result.stored + len(result.dead_letters)
+    def __init__(
+        self,
+        run_id: str,
+        topic: str,
+        kafka: KafkaSettings,
+        clickhouse: ClickHouseSettings,
+        client: ClickHouseClient,
+        model: ModelSettings,
+        stream: StreamSettings | None,
+    ) -> None:
+        from models.runtime import load_classifier
+        from storage.writer import BatchWriter
+        from stream_app.processor import BatchProcessor
+        from stream_app.settings import StreamSettings
 
-    with tempfile.TemporaryDirectory(prefix="finpulse-replay-faust-") as datadir:
-        app = create_app(settings, kafka, processor, Path(datadir), count)
-        try:
-            published = asyncio.run(
-                _publish_and_drain(
-                    app, publish, kafka, group, topic, stored, expected, drain_timeout_s, show_progress
-                )
+        self.group = replay_group(run_id)
+        self.topic = topic
+        self.stored = 0
+        self._kafka = kafka
+        self._stream = (stream or StreamSettings()).model_copy(
+            update={"app_id": self.group, "run_id": run_id, "input_topics": [topic], "web_port": None}
+        )
+        classifier = load_classifier(model)
+        log.info("replay %s: model %s on %s", run_id, classifier.model_version, classifier.backend)
+        others = _other_models(client, run_id, classifier.model_version)
+        if others:
+            classifier.close()
+            # the rollups merge every row ever written for a run: two models would blend
+            raise ReplayError(
+                f"run {run_id!r} already holds results of model {', '.join(others)}; "
+                f"this model is {classifier.model_version}: use a new run id"
             )
-        finally:
-            processor.close()
-    return published, stored[0]
+        worker = f"replay-{socket.gethostname()}-{os.getpid()}"
+        self._processor = BatchProcessor(classifier, BatchWriter(client, clickhouse), run_id, worker)
 
+    def run(
+        self, publish: Callable[[], int], expected: int, drain_timeout_s: float, show_progress: bool
+    ) -> int:
+        """Start the worker, run `publish()` in a thread, wait until every published offset is
+        committed by the group (so stored), stop; returns what `publish` returned."""
+        from stream_app.app import create_app
 
-async def _publish_and_drain(
-    app, publish, kafka, group, topic, stored, expected, drain_timeout_s, show_progress
-) -> int:
-    """Start the worker, publish (in a thread), then wait until the group committed every offset."""
-    from tqdm import tqdm
+        with tempfile.TemporaryDirectory(prefix="finpulse-replay-faust-") as datadir:
+            app = create_app(self._stream, self._kafka, self._processor, Path(datadir), self._count)
+            return asyncio.run(self._run(app, publish, expected, drain_timeout_s, show_progress))
 
-    from ingest.replay import committed_offsets, high_water_marks
+    def _count(self, result: BatchResult) -> None:
+        self.stored += result.stored + len(result.dead_letters)
 
-    loop = asyncio.get_running_loop()
-    await app.start()
-    try:
-        with tqdm(total=expected, desc="classify+store", unit="doc", disable=not show_progress) as bar:
-            publishing = loop.run_in_executor(None, publish)
-            while not publishing.done():
-                bar.update(stored[0] - bar.n)
-                await asyncio.sleep(0.2)
-            published = await publishing
-            marks = await loop.run_in_executor(None, high_water_marks, kafka, topic)
-            deadline = time.monotonic() + drain_timeout_s
-            while True:
-                committed = await loop.run_in_executor(
-                    None, committed_offsets, kafka, group, topic, list(marks)
-                )
-                bar.update(stored[0] - bar.n)
-                if all(committed[p] >= mark for p, mark in marks.items()):
-                    return published
-                if time.monotonic() > deadline:
-                    behind = sum(max(0, mark - committed[p]) for p, mark in marks.items())
-                    raise ReplayError(
-                        f"replay worker still {behind} messages behind after {drain_timeout_s:.0f}s"
+    async def _run(self, app, publish, expected: int, drain_timeout_s: float, show_progress: bool) -> int:
+        from tqdm import tqdm
+
+        from ingest.replay import committed_offsets, high_water_marks
+
+        loop = asyncio.get_running_loop()
+        await app.start()
+        try:
+            with tqdm(total=expected, desc="classify+store", unit="doc", disable=not show_progress) as bar:
+                publishing = loop.run_in_executor(None, publish)
+                while not publishing.done():
+                    bar.update(self.stored - bar.n)
+                    await asyncio.sleep(0.2)
+                published = await publishing
+                marks = await loop.run_in_executor(None, high_water_marks, self._kafka, self.topic)
+                deadline = time.monotonic() + drain_timeout_s
+                while True:
+                    committed = await loop.run_in_executor(
+                        None, committed_offsets, self._kafka, self.group, self.topic, list(marks)
                     )
-                await asyncio.sleep(0.3)
-    finally:
-        await app.stop()
+                    bar.update(self.stored - bar.n)
+                    behind = sum(max(0, mark - committed[p]) for p, mark in marks.items())
+                    if not behind:
+                        return published
+                    if time.monotonic() > deadline:
+                        raise ReplayError(
+                            f"replay worker still {behind} messages behind after {drain_timeout_s:.0f}s"
+                        )
+                    await asyncio.sleep(0.3)
+        finally:
+            await app.stop()
+
+    def close(self) -> None:
+        """Release the model."""
+        self._processor.close()
+
+
+def _other_models(client: ClickHouseClient, run_id: str, model_version: str) -> list[str]:
+    rows = client.query(
+        f"SELECT DISTINCT model_version FROM {client.database}.classifications "
+        "WHERE run_id = %(r)s AND model_version != %(m)s",
+        {"r": run_id, "m": model_version},
+    )
+    return sorted(r[0] for r in rows)
 
 
 def replay_command(
@@ -216,6 +252,9 @@ def replay_command(
         3600.0, help="--source kafka: how far a message may be older than one written before it."
     ),
     drain_timeout_s: float = typer.Option(600.0, help="How long to wait for the worker after publishing."),
+    embedded_broker: bool = typer.Option(
+        False, help="Use a throwaway in-process Tansu broker (with --source clickhouse and the worker)."
+    ),
 ) -> None:
     """Replay a time range of history under a run id (settings from FINPULSE_* variables)."""
     from models.settings import ModelSettings
@@ -227,15 +266,28 @@ def replay_command(
         model_settings = ModelSettings()
         if model is not None:
             model_settings = model_settings.model_copy(update={"dir": model})
+    if embedded_broker and (source != "clickhouse" or not worker):
+        raise typer.BadParameter("--embedded-broker needs --source clickhouse and the in-process worker")
     try:
         span = TimeRange(parse_time(from_), parse_time(to))
-        result = run_replay(
-            span, run_id, source=source, kafka=KafkaSettings(), clickhouse=ClickHouseSettings(),
-            model=model_settings, stream=StreamSettings(),
-            topics=[t.strip() for item in topics or () for t in item.split(",") if t.strip()],
-            speed=speed, replay_topic=replay_topic, max_disorder=timedelta(seconds=max_disorder_s),
-            drain_timeout_s=drain_timeout_s,
-        )  # fmt: skip
+        with contextlib.ExitStack() as stack:
+            kafka = KafkaSettings()
+            if embedded_broker:
+                from finpulse.local_services import TansuBroker
+
+                broker = stack.enter_context(TansuBroker())
+                # Tansu's group join waits half the session timeout: keep it short
+                kafka = kafka.model_copy(
+                    update={"bootstrap": broker.bootstrap, "session_timeout_s": 2,
+                            "heartbeat_interval_s": 0.3, "rebalance_timeout_s": 2}
+                )  # fmt: skip
+            result = run_replay(
+                span, run_id, source=source, kafka=kafka, clickhouse=ClickHouseSettings(),
+                model=model_settings, stream=StreamSettings(),
+                topics=[t.strip() for item in topics or () for t in item.split(",") if t.strip()],
+                speed=speed, replay_topic=replay_topic, max_disorder=timedelta(seconds=max_disorder_s),
+                drain_timeout_s=drain_timeout_s,
+            )  # fmt: skip
     except ReplayError as exc:
         typer.echo(f"replay: {exc}", err=True)
         raise typer.Exit(2) from exc

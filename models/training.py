@@ -66,6 +66,8 @@ def topics_of(records: Sequence[Record]) -> list[str]:
 
 
 def _encode(tokenizer: Any, records: Sequence[Record], topics: list[str], max_length: int) -> list[tuple]:
+    if not records:
+        return []
     ids = tokenizer([r["text"] for r in records], truncation=True, max_length=max_length)["input_ids"]
     topic_index = {t: i for i, t in enumerate(topics)}
     return [
@@ -256,7 +258,7 @@ def train(
         "base_model": encoder.config.name_or_path or base.name,
         "base_path": str(base),
         "training": {**asdict(cfg), **{k: v for k, v in result.items()}, "data_sources": list(data_sources)},
-        "metrics": {"validation": result["history"][result["best_epoch"] - 1] if result["history"] else {}},
+        "metrics": {"validation": result["history"][result["best_epoch"] - 1]} if validation_records else {},
         "max_length": cfg.max_length,
     }
     return save_model_dir(model, tokenizer, out_dir, topics, meta)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 from alerts.backtest import (
+    MetaLabels,
     backtest,
     classify_documents,
     input_series,
@@ -26,7 +26,6 @@ from alerts.rules import load_rules
 from alerts.settings import AlertSettings
 from alerts.worker import AlertWorker
 from ingest.schema import Document
-from models.base import Prediction
 from storage.client import ClickHouseClient
 from storage.settings import ClickHouseSettings
 from storage.writer import BatchWriter
@@ -34,27 +33,6 @@ from storage.writer import BatchWriter
 SAMPLES = Path(__file__).resolve().parents[2] / "ingest" / "samples"
 FEED, EVENTS = SAMPLES / "demo_feed.jsonl", SAMPLES / "demo_events.csv"
 CONTRACT = {"alert_id", "key", "state", "window_start", "window_end", "severity"}
-
-
-class LabelOracle:
-    """A classifier that answers with the sample's true labels: scores the rules, not a model."""
-
-    model_version = "labels"
-    backend = "oracle"
-
-    def __init__(self, docs: Sequence[Document]) -> None:
-        self._labels = {d.content: (d.meta["label_topic"], d.meta["label_sentiment"]) for d in docs}
-
-    def predict_batch(self, texts: Sequence[str]) -> list[Prediction]:
-        out = []
-        for text in texts:
-            topic, sentiment = self._labels[text]
-            p = {"negative": 0.05, "neutral": 0.05, "positive": 0.05, sentiment: 0.9}
-            out.append(Prediction(topic, 0.9, sentiment, p["negative"], p["neutral"], p["positive"]))
-        return out
-
-    def close(self) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +44,7 @@ def sample() -> list[Document]:
 
 def test_backtest_on_shipped_sample_reports_precision_recall_lead_time(sample, tmp_path: Path) -> None:
     rules = load_rules()
-    series = input_series(sample, LabelOracle(sample), rules, tmp_path / "work")
+    series = input_series(sample, MetaLabels(sample), rules, tmp_path / "work")
     result = backtest(series, rules, load_events(EVENTS), parse_grid(["z=3,5", "min_volume=8,20"]))
     doc = write_report(tmp_path / "report", result, series, {"source": "input", "input": str(FEED)})
 
@@ -111,9 +89,7 @@ def test_live_worker_polled_incrementally_equals_backtest(
     sample, ch_client: ClickHouseClient, clickhouse_settings: ClickHouseSettings
 ) -> None:
     rules = load_rules()
-    classify_documents(
-        ch_client, BatchWriter(ch_client, clickhouse_settings), sample, LabelOracle(sample), "live"
-    )
+    classify_documents(BatchWriter(ch_client, clickhouse_settings), sample, MetaLabels(sample), "live")
     expected = backtest(run_series(ch_client, "live", rules), rules).events
 
     worker = AlertWorker(AlertSettings(grace_s=0, lookback_s=2 * 86_400, samples=0), ch_client)

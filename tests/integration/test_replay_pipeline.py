@@ -5,11 +5,19 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from ingest.replay import KafkaRangeReader, TimeRange
-from ingest.replay_cli import run_replay
+import orjson
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from alerts.backtest_cli import backtest_command
+from ingest.replay import KafkaRangeReader, ReplayError, TimeRange
+from ingest.replay_cli import replay_command, run_replay
+from models.base import Prediction
 from models.settings import ModelSettings
 from storage.client import ClickHouseClient
 from storage.queries import document_count
+from storage.writer import BatchWriter, ClassifiedBatch
 from stream_app.settings import StreamSettings
 from tests.integration.pipeline import (
     kafka_settings,
@@ -88,6 +96,14 @@ def test_archived_stream_replayed_under_new_run_id_only_and_idempotent(
     # replays are not archived again: the archive still holds each document once
     assert ch_client.query(f"SELECT count() FROM {ch_client.database}.documents FINAL") == [(len(docs),)]
 
+    # a run id holds one model's results: another model is refused before anything is published
+    BatchWriter(ch_client, clickhouse_settings).write(
+        ClassifiedBatch("replay-b", docs[:1], [Prediction("macro", 1, "neutral", 0, 1, 0)], "other-model")
+    )
+    with pytest.raises(ReplayError, match="already holds results of model other-model"):
+        run_replay(SUB_RANGE, "replay-b", source="clickhouse", **replay)
+    assert document_count(ch_client, "replay-b") == (1, 1)
+
 
 def test_kafka_range_located_by_message_timestamps_with_disorder(broker) -> None:
     """Timestamps out of order within the disorder bound: every in-range document, in event-time order."""
@@ -104,3 +120,35 @@ def test_kafka_range_located_by_message_timestamps_with_disorder(broker) -> None
     assert [d.doc_id for d in found] == [d.doc_id for d in want]
     # binary search and the early stop: far fewer messages scanned than the topic holds
     assert reader.stats.scanned < 0.6 * len(docs), reader.stats
+
+
+def test_replay_and_backtest_commands_on_an_archive(
+    clickhouse_settings, ch_client, tiny_model_dir, tmp_path, monkeypatch
+) -> None:
+    """The CLI composition roots: replay through a throwaway broker, then backtest the new run."""
+    docs = synthetic_documents(120, start=T0)
+    preds = [Prediction("macro", 1, "neutral", 0, 1, 0)] * len(docs)
+    BatchWriter(ch_client, clickhouse_settings).write(ClassifiedBatch("live", docs, preds, "seed"))
+    for name, value in {
+        "FINPULSE_CLICKHOUSE_MODE": "server",
+        "FINPULSE_CLICKHOUSE_PORT": str(clickhouse_settings.port),
+        "FINPULSE_CLICKHOUSE_DATABASE": clickhouse_settings.database,
+    }.items():
+        monkeypatch.setenv(name, value)
+    app = typer.Typer()
+    app.command("replay")(replay_command)
+    app.command("backtest")(backtest_command)
+    runner = CliRunner()
+    result = runner.invoke(
+        app,
+        ["replay", "--from", "2026-11-02T13:00Z", "--to", "2026-11-02T13:05Z", "--run-id", "cli-1",
+         "--model", str(tiny_model_dir), "--embedded-broker"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "replayed 60 of 60 documents" in result.output and "stored 60" in result.output
+    assert document_count(ch_client, "cli-1") == (60, 60)
+    report = tmp_path / "report"
+    result = runner.invoke(app, ["backtest", "--run-id", "cli-1", "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    summary = orjson.loads((report / "summary.json").read_bytes())
+    assert summary["run_id"] == "cli-1" and summary["range"]["start"] == "2026-11-02T13:00:00Z"
