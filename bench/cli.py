@@ -115,8 +115,9 @@ def ab(
     backend: Annotated[str | None, typer.Option(help="auto | torch | onnx | tensorrt")] = None,
     onnx_variant: Annotated[str | None, typer.Option(help="auto | fp32 | int8")] = None,
 ) -> None:
-    """Fixed batching without overlap (the old agent's behaviour) against adaptive batching with the
-    insert overlapped, interleaved on the same broker and server; medians and ratios as JSON."""
+    """The old agent's behaviour (fixed batches, insert not overlapped; with faust's 1.5 s fetch wait
+    and with the bench's Tansu cap) against adaptive batching with the insert overlapped, interleaved
+    on the same broker and server; medians and ratios to the first variant as JSON."""
     import orjson
 
     from bench.e2e import E2EConfig, run_ab
@@ -125,8 +126,10 @@ def ab(
         docs=docs, stream=_stream_settings(), model=_model(model_dir, backend, onnx_variant),
         workers=[workers], load_seconds=load_seconds,
     )  # fmt: skip
+    old_agent = {"adaptive_batching": False, "overlap_insert": False}
     variants = {
-        "fixed-sequential": {"adaptive_batching": False, "overlap_insert": False},
+        "fixed-sequential-1.5s-fetch": {**old_agent, "fetch_max_wait_ms": None},
+        "fixed-sequential": old_agent,
         "adaptive-overlapped": {"adaptive_batching": True, "overlap_insert": True},
     }
     result = run_ab(

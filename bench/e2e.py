@@ -66,6 +66,9 @@ class E2EConfig:
     floor_docs: int = 300
     ceiling_seconds: float = 3.0
     partitions: int = 4
+    # Tansu holds every fetch for the consumer's whole fetch wait (Kafka answers when data arrives):
+    # workers get this cap unless a variant sets `fetch_max_wait_ms` itself (None = faust's 1.5 s).
+    tansu_fetch_wait_ms: int | None = 50
     seed: int = 7
     log_dir: Path | None = None
 
@@ -250,7 +253,12 @@ class Harness:
         migrate(client)
         ensure_topics(kafka)
         stream = self.config.stream.model_copy(
-            update={"app_id": f"finpulse-bench-{suffix}", "max_batch": batch_size, **(stream_overrides or {})}
+            update={
+                "app_id": f"finpulse-bench-{suffix}",
+                "max_batch": batch_size,
+                "fetch_max_wait_ms": self.config.tansu_fetch_wait_ms,
+                **(stream_overrides or {}),
+            }
         )
         # Split the cores between workers instead of oversubscribing them.
         threads = self.config.model.intra_op_threads or max(1, (os.cpu_count() or 1) // workers)

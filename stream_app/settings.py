@@ -27,6 +27,9 @@ class StreamSettings(BaseSettings):
     # Bound on messages faust buffers per partition ahead of the agent (backpressure).
     buffer_maxsize: int = 1_024
     commit_interval_s: float = 1.0
+    # Consumer fetch wait in ms (None: faust's 1500). Kafka answers fetches as soon as data arrives;
+    # the embedded Tansu broker holds them for the whole wait, so tests and demos on it set ~50.
+    fetch_max_wait_ms: int | None = None
     worker_name: str = ""
     web_port: int | None = None  # None: no web server, so several workers can share a host
     log_level: str = "warning"
