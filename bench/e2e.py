@@ -38,7 +38,7 @@ from typing import Any
 import orjson
 
 from finpulse.local_services import LocalClickHouseServer, TansuBroker
-from ingest.schema import Document
+from ingest.schema import RUN_ID_HEADER, Document
 from ingest.settings import KafkaSettings
 from models.settings import ModelSettings
 from storage.client import ClickHouseClient
@@ -48,7 +48,6 @@ from stream_app.settings import StreamSettings
 # Tansu's group join waits half the session timeout: keep it short (real Kafka refuses < 6 s).
 TANSU_KAFKA = {"session_timeout_s": 2, "heartbeat_interval_s": 0.3, "rebalance_timeout_s": 2}
 POLL_S = 0.02
-RUN_ID_HEADER = "finpulse-run-id"  # same value as stream_app.processor.RUN_ID_HEADER (kept import-light)
 Progress = Callable[[str], None]
 
 

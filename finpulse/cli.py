@@ -15,8 +15,8 @@ from alerts.cli import app as alerts_app
 from bench.cli import app as bench_app
 from dashboards.cli import app as grafana_app
 from finpulse.demo import demo_command
+from finpulse.replay import replay_command
 from ingest.cli import app as ingest_app
-from ingest.replay_cli import replay_command
 from models.cli import app as model_app
 from models.cli import classify as classify_command
 

@@ -27,19 +27,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
-from ingest.schema import Document, DocumentError, decode_document, utc
+from ingest.schema import RUN_ID_HEADER, Document, DocumentError, decode_document, utc
 from ingest.settings import KafkaSettings
 
-if TYPE_CHECKING:  # the archive reader takes a storage client; ingest does not import storage at run time
+if TYPE_CHECKING:
     from kafka import KafkaConsumer, TopicPartition
-
-    from storage.client import ClickHouseClient
 
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 REPLAY_TOPIC_PREFIX = "finpulse.replay."
-RUN_ID_HEADER = "finpulse-run-id"  # the header stream_app.processor honours (same literal)
 
 
 class ReplayError(ValueError):
@@ -83,58 +78,6 @@ def in_event_time_order(docs: Iterable[Document]) -> list[Document]:
     for doc in docs:
         unique.setdefault(doc.doc_id, doc)
     return sorted(unique.values(), key=lambda d: (d.published_at, d.doc_id))
-
-
-# ---------------------------------------------------------------------------------------------
-# ClickHouse archive
-
-
-_ARCHIVE_COLUMNS = (
-    "doc_id, story_id, source, kind, published_at, ingested_at, title, text, url, lang, tickers, meta"
-)
-
-
-def _archived(row: tuple) -> Document:
-    doc_id, story_id, source, kind, published, ingested, title, text, url, lang, tickers, meta = row
-    return Document(
-        doc_id=doc_id, story_id=story_id, source=source, kind=kind, published_at=published,
-        ingested_at=ingested, title=title, text=text, url=url, lang=lang, tickers=tuple(tickers),
-        meta=orjson.loads(meta) if meta else {},
-    )  # fmt: skip
-
-
-def archive_count(client: ClickHouseClient, span: TimeRange) -> int:
-    """Distinct archived documents with published_at in the range."""
-    ((count,),) = client.query(
-        f"SELECT uniqExact(doc_id) FROM {client.database}.documents "
-        "WHERE published_at >= %(start)s AND published_at < %(end)s",
-        {"start": span.start, "end": span.end},
-    )
-    return int(count)
-
-
-def archived_documents(
-    client: ClickHouseClient, span: TimeRange, page_size: int = 5_000
-) -> Iterator[Document]:
-    """Archived documents in the range, in (published_at, doc_id) order, read page by page (keyset)."""
-    after: tuple[datetime, str] | None = None
-    while True:
-        params: dict[str, Any] = {"start": span.start, "end": span.end, "limit": page_size}
-        keyset = ""
-        if after is not None:
-            keyset = "AND (published_at > %(t)s OR (published_at = %(t)s AND doc_id > %(id)s))"
-            params.update(t=after[0], id=after[1])
-        rows = client.query(
-            f"SELECT {_ARCHIVE_COLUMNS} FROM {client.database}.documents FINAL "
-            f"WHERE published_at >= %(start)s AND published_at < %(end)s {keyset} "
-            "ORDER BY published_at, doc_id LIMIT %(limit)s",
-            params,
-        )
-        for row in rows:
-            yield _archived(row)
-        if len(rows) < page_size:
-            return
-        after = (rows[-1][4], rows[-1][0])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,8 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 SCHEMA_VERSION = 1
 MAX_TEXT_CHARS = 20_000
+# Kafka header that tags a document with a replay/backtest run; the stream app stores it as run_id.
+RUN_ID_HEADER = "finpulse-run-id"
 
 __all__ = [
+    "RUN_ID_HEADER",
     "SCHEMA_VERSION",
     "Document",
     "DocumentError",

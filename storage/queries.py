@@ -5,9 +5,14 @@ Every count is exact under redelivery: rollups use exact-distinct states, raw re
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+import orjson
+
+from ingest.schema import Document
 from storage.client import ClickHouseClient
 
 KEY_KINDS = ("market", "topic", "ticker")
@@ -125,3 +130,51 @@ def most_negative(
         {"r": run_id, "key": key, "start": start, "end": end, "limit": limit},
     )
     return [DocumentSample(*row) for row in rows]
+
+
+_ARCHIVE_COLUMNS = (
+    "doc_id, story_id, source, kind, published_at, ingested_at, title, text, url, lang, tickers, meta"
+)
+
+
+def _archived(row: tuple) -> Document:
+    doc_id, story_id, source, kind, published, ingested, title, text, url, lang, tickers, meta = row
+    return Document(
+        doc_id=doc_id, story_id=story_id, source=source, kind=kind, published_at=published,
+        ingested_at=ingested, title=title, text=text, url=url, lang=lang, tickers=tuple(tickers),
+        meta=orjson.loads(meta) if meta else {},
+    )  # fmt: skip
+
+
+def archive_count(client: ClickHouseClient, start: datetime, end: datetime) -> int:
+    """Distinct archived documents with published_at in [start, end)."""
+    ((count,),) = client.query(
+        f"SELECT uniqExact(doc_id) FROM {client.database}.documents "
+        "WHERE published_at >= %(start)s AND published_at < %(end)s",
+        {"start": start, "end": end},
+    )
+    return int(count)
+
+
+def archived_documents(
+    client: ClickHouseClient, start: datetime, end: datetime, page_size: int = 5_000
+) -> Iterator[Document]:
+    """Archived documents in [start, end), in (published_at, doc_id) order, read page by page (keyset)."""
+    after: tuple[datetime, str] | None = None
+    while True:
+        params: dict[str, Any] = {"start": start, "end": end, "limit": page_size}
+        keyset = ""
+        if after is not None:
+            keyset = "AND (published_at > %(t)s OR (published_at = %(t)s AND doc_id > %(id)s))"
+            params.update(t=after[0], id=after[1])
+        rows = client.query(
+            f"SELECT {_ARCHIVE_COLUMNS} FROM {client.database}.documents FINAL "
+            f"WHERE published_at >= %(start)s AND published_at < %(end)s {keyset} "
+            "ORDER BY published_at, doc_id LIMIT %(limit)s",
+            params,
+        )
+        for row in rows:
+            yield _archived(row)
+        if len(rows) < page_size:
+            return
+        after = (rows[-1][4], rows[-1][0])

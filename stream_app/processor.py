@@ -14,11 +14,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ingest.schema import Document, DocumentError, decode_document
+from ingest.schema import RUN_ID_HEADER, Document, DocumentError, decode_document
 from models.base import Classifier, Prediction
 from storage.writer import BatchWriter, ClassifiedBatch, DeadLetter
 
-RUN_ID_HEADER = "finpulse-run-id"
 REASON_HEADER = "finpulse-dlq-reason"
 
 

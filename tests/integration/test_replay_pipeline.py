@@ -11,8 +11,8 @@ import typer
 from typer.testing import CliRunner
 
 from alerts.backtest_cli import backtest_command
+from finpulse.replay import replay_command, run_replay
 from ingest.replay import KafkaRangeReader, ReplayError, TimeRange
-from ingest.replay_cli import replay_command, run_replay
 from models.base import Prediction
 from models.settings import ModelSettings
 from storage.client import ClickHouseClient

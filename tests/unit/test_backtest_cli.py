@@ -8,7 +8,7 @@ import typer
 from typer.testing import CliRunner
 
 from alerts.backtest_cli import backtest_command
-from ingest.replay_cli import replay_command
+from finpulse.replay import replay_command
 
 SAMPLES = Path(__file__).resolve().parents[2] / "ingest" / "samples"
 

@@ -78,9 +78,10 @@ def run_replay(
     from tqdm import tqdm
 
     from ingest.publisher import DocumentPublisher, ensure_topics
-    from ingest.replay import KafkaRangeReader, Pacer, archive_count, archived_documents, publish_replay
+    from ingest.replay import KafkaRangeReader, Pacer, publish_replay
     from storage.client import connect
     from storage.migrate import migrate
+    from storage.queries import archive_count, archived_documents
 
     if source not in SOURCES:
         raise ReplayError(f"--source must be one of {', '.join(SOURCES)}, not {source!r}")
@@ -95,8 +96,8 @@ def run_replay(
         migrate(client, clickhouse.retention_days)
         invalid = 0
         if source == "clickhouse":
-            selected = archive_count(client, span)
-            docs = archived_documents(client, span)
+            selected = archive_count(client, span.start, span.end)
+            docs = archived_documents(client, span.start, span.end)
         else:
             reader = KafkaRangeReader(kafka, topics or [kafka.raw_topic], span, max_disorder)
             with tqdm(desc="read kafka", unit="msg", disable=not show_progress) as bar:

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ingest.replay import (
-    RUN_ID_HEADER,
     Pacer,
     ReplayError,
     TimeRange,
@@ -17,8 +16,7 @@ from ingest.replay import (
     replay_topic_for,
     validate_run_id,
 )
-from ingest.schema import Document
-from stream_app.processor import RUN_ID_HEADER as PROCESSOR_RUN_ID_HEADER
+from ingest.schema import RUN_ID_HEADER, Document
 
 T0 = datetime(2026, 11, 2, 13, 0, tzinfo=UTC)
 
@@ -57,7 +55,6 @@ def test_run_ids_and_topics() -> None:
     for bad in ("live", "", "has space", "x" * 65, "-lead"):
         with pytest.raises(ReplayError):
             validate_run_id(bad)
-    assert RUN_ID_HEADER == PROCESSOR_RUN_ID_HEADER  # the header the stream app honours
 
 
 def test_time_range_and_parse_time() -> None:
