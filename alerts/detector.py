@@ -16,9 +16,10 @@ the baseline p0; the variance of a share over n stories is the binomial p0(1-p0)
 times an EWMA over-dispersion factor floored at 1. A bucket is hot when volume, negative count,
 z-score and absolute lift, pooled over the last `window_buckets`, all pass; an episode opens after
 `enter_buckets` hot buckets, stays open while z >= z_exit, closes after `exit_buckets` colder
-buckets (resolved event), then the key rests `cooldown_buckets`. Elevated buckets (z >= z_exit)
-teach the baseline at a tenth of the normal rate and all updates are winsorised at clip_z, so a
-spike barely raises its own baseline while a lasting shift is still absorbed.
+buckets (resolved event), then the key rests `cooldown_buckets`. A bucket teaches the baseline only
+after it has left the pooled window, at a tenth of the normal rate while the window is elevated
+(z >= z_exit), and all updates are winsorised at clip_z, so a spike barely raises its own baseline
+while a lasting shift is still absorbed.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from storage.queries import BucketStats
 
 State = Literal["firing", "resolved"]
 # Bump when the meaning or layout of DetectorState changes: saved states of other versions are ignored.
-STATE_VERSION = 1
+STATE_VERSION = 2
 # Learning rate of elevated buckets (z >= z_exit) relative to normal ones.
 ELEVATED_RATE = 0.1
 
@@ -241,13 +242,18 @@ class _KeyRun:
         else:
             ks.hot_run = 0
         if volume:
-            # an elevated bucket (spike, or the ramp-up before the window has enough volume) teaches
-            # the baseline at a tenth of the rate: a spike barely moves it, a lasting shift still does
-            elevated = z is not None and z >= rule.z_exit
-            self._learn(ks, volume, negative, ELEVATED_RATE if elevated else 1.0)
             ks.last_data = start
-        if rule.window_buckets > 1:
-            ks.recent = [*ks.recent, [volume, negative]][-(rule.window_buckets - 1) :]
+        # The baseline learns a bucket only once it has left the pooled window, so the window being
+        # judged (a burst's ramp-up included) never feeds its own baseline. A bucket that leaves
+        # while the window is elevated (or an episode is open) teaches at a tenth of the rate: a
+        # spike barely moves the baseline, a lasting shift still does.
+        window = [*ks.recent, [volume, negative]]
+        if len(window) >= rule.window_buckets:
+            left_volume, left_negative = window.pop(0)
+            if left_volume:
+                elevated = ks.active or (z is not None and z >= rule.z_exit)
+                self._learn(ks, left_volume, left_negative, ELEVATED_RATE if elevated else 1.0)
+        ks.recent = window
         ks.next_bucket = end
 
     @staticmethod

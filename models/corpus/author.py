@@ -26,7 +26,7 @@ from models.corpus.lexicon import SECTORS, VOCAB, Company, load_companies
 from models.corpus.templates import KINDS, SENTIMENTS, TEMPLATES, TOPICS
 
 SEED = 20261102
-TOTAL = 6000
+TOTAL = 10800
 SPLITS = ("train", "validation", "test")
 HELD_OUT_SHARE = 0.15  # of each (topic, sentiment, kind) cell's templates, for validation and for test
 
@@ -383,7 +383,7 @@ BURSTS = (
         "topic:regulation_legal",
         datetime(2026, 11, 2, 14, 20, tzinfo=UTC),
         15,
-        40,
+        50,
         "WFC",
         ("regulation_legal",),
         0.8,

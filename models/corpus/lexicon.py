@@ -405,6 +405,23 @@ VOCAB: dict[str, tuple[str, ...]] = {
     "commodity": ("oil", "Brent crude", "gold", "copper", "natural gas", "silver", "wheat", "iron ore"),
     "fx": ("the dollar", "the euro", "the yen", "sterling", "the yuan", "the Swiss franc"),
     "pair": ("EUR/USD", "USD/JPY", "GBP/USD", "AUD/USD", "USD/CNH"),
+    "bond": (
+        "10-year Treasury",
+        "two-year Treasury",
+        "30-year Treasury",
+        "German 10-year Bund",
+        "UK 10-year gilt",
+        "Japanese 10-year government bond",
+    ),
+    "agency": ("Moody's", "S&P Global Ratings", "Fitch", "Fitch Ratings"),
+    "activist": (
+        "Elliott Management",
+        "Starboard Value",
+        "Trian Partners",
+        "ValueAct Capital",
+        "Third Point",
+        "Jana Partners",
+    ),
     "crypto": ("bitcoin", "ether", "solana", "crypto"),
     "cryptotag": ("$BTC", "$ETH", "$SOL", "btc", "eth"),
     "broker": (

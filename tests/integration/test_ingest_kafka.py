@@ -5,6 +5,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from kafka import KafkaConsumer
 from pydantic import SecretStr
@@ -12,9 +13,9 @@ from pydantic import SecretStr
 from ingest.cli import publish_file
 from ingest.http_api import create_app
 from ingest.publisher import DocumentPublisher, ensure_topics
-from ingest.schema import decode_document
+from ingest.schema import RUN_ID_HEADER, decode_document
 from ingest.settings import IngestSettings
-from tests.integration.pipeline import kafka_settings
+from tests.integration.pipeline import kafka_settings, synthetic_documents
 
 
 def _consume(kafka, expected: int) -> list:
@@ -65,3 +66,22 @@ def test_http_endpoint_publishes_to_kafka(broker) -> None:
     docs = sorted((decode_document(m.value) for m in messages), key=lambda d: d.source)
     assert [d.source for d in docs] == ["http", "social"]
     assert docs[0].tickers == ("NVDA",) and docs[1].kind == "social"
+
+
+@pytest.mark.parametrize("client", ["confluent", "kafka-python"])
+def test_both_producer_clients_put_the_same_record_on_the_wire(broker, client: str) -> None:
+    kafka = kafka_settings(broker)
+    ensure_topics(kafka)
+    docs = synthetic_documents(50)
+    publisher = DocumentPublisher(kafka, client=client)
+    publisher.publish(docs, headers=[(RUN_ID_HEADER, b"r1")])
+    publisher.flush()
+    publisher.close()
+    messages = _consume(kafka, len(docs))
+    by_key = {m.key: m for m in messages}
+    assert len(messages) == len(docs) and len(by_key) == len(docs)
+    for doc in docs:
+        message = by_key[doc.doc_id.encode()]
+        assert decode_document(message.value) == decode_document(doc.to_json())
+        assert message.timestamp == int(doc.published_at.timestamp() * 1000)
+        assert [(k, bytes(v)) for k, v in message.headers] == [(RUN_ID_HEADER, b"r1")]
