@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from models.batching import BatchedClassifier
+from models.batching import GPU_CALL_OVERHEAD_TOKENS, BatchedClassifier
 from models.modeldir import ModelDir
 from models.settings import ModelSettings
 
@@ -83,6 +83,7 @@ class TensorRTClassifier(BatchedClassifier):
     """Runs a cached (or freshly built) FP16 engine on a CUDA stream with pinned host staging buffers."""
 
     backend = "tensorrt-fp16"
+    call_overhead_tokens = GPU_CALL_OVERHEAD_TOKENS
 
     def __init__(
         self, model_dir: ModelDir, max_length: int, best_batch_size: int, settings: ModelSettings

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from models.batching import BatchedClassifier
+from models.batching import GPU_CALL_OVERHEAD_TOKENS, BatchedClassifier
 from models.modeldir import ModelDir, load_torch_model
 
 
@@ -31,6 +31,8 @@ class TorchClassifier(BatchedClassifier):
             model = model.half()
         self.model = model
         self.backend = f"torch-{self.device.type}" + ("-fp16" if self.fp16 else "")
+        if self.device.type == "cuda":
+            self.call_overhead_tokens = GPU_CALL_OVERHEAD_TOKENS
 
     @torch.inference_mode()
     def _infer(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

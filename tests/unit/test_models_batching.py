@@ -13,17 +13,34 @@ from models.batching import BatchedClassifier, pad_batch, plan_sub_batches, soft
 from models.modeldir import ModelDir
 
 
-def test_small_batch_is_one_unsorted_batch() -> None:
-    assert plan_sub_batches([5, 1, 3], best_batch_size=3) == [[0, 1, 2]]
+def test_similar_lengths_stay_one_call() -> None:
+    assert plan_sub_batches([20, 18, 22], best_batch_size=8) == [[1, 0, 2]]
+
+
+def test_one_long_text_does_not_pad_the_short_ones() -> None:
+    lengths = [20] * 15 + [128]
+    plan = plan_sub_batches(lengths, best_batch_size=32, call_overhead_tokens=32)
+    assert plan == [list(range(15)), [15]]
+    # with a GPU-sized call cost one padded call is cheaper than two
+    assert plan_sub_batches(lengths, best_batch_size=32, call_overhead_tokens=4096) == [list(range(16))]
 
 
 def test_large_batch_is_sorted_into_sub_batches_covering_every_index() -> None:
     lengths = [9, 2, 7, 2, 5, 1, 8]
-    plan = plan_sub_batches(lengths, best_batch_size=3)
-    assert [len(p) for p in plan] == [3, 3, 1]
+    plan = plan_sub_batches(lengths, best_batch_size=3, call_overhead_tokens=1000)
+    assert len(plan) == 3 and all(len(p) <= 3 for p in plan)
     assert sorted(i for p in plan for i in p) == list(range(len(lengths)))
     flat = [lengths[i] for p in plan for i in p]
     assert flat == sorted(flat)
+
+
+def test_plan_is_the_cheapest_cut() -> None:
+    lengths = [3, 50, 4, 48, 5, 47]
+    overhead = 10
+    plan = plan_sub_batches(lengths, best_batch_size=4, call_overhead_tokens=overhead)
+    cost = sum(overhead + len(p) * max(lengths[i] for i in p) for p in plan)
+    assert cost == 3 * 5 + 3 * 50 + 2 * overhead
+    assert plan_sub_batches([], best_batch_size=4) == []
 
 
 def test_pad_batch_pads_to_longest_not_a_fixed_length() -> None:
