@@ -26,7 +26,7 @@ from models.corpus.lexicon import SECTORS, VOCAB, Company, load_companies
 from models.corpus.templates import KINDS, SENTIMENTS, TEMPLATES, TOPICS
 
 SEED = 20261102
-TOTAL = 10800
+TOTAL = 15800
 SPLITS = ("train", "validation", "test")
 HELD_OUT_SHARE = 0.15  # of each (topic, sentiment, kind) cell's templates, for validation and for test
 

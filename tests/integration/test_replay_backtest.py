@@ -38,7 +38,7 @@ CONTRACT = {"alert_id", "key", "state", "window_start", "window_end", "severity"
 @pytest.fixture(scope="module")
 def sample() -> list[Document]:
     docs, problems = read_input(FEED)
-    assert not problems and len(docs) == 598
+    assert not problems and len(docs) == 601
     return docs
 
 
@@ -80,7 +80,7 @@ def test_backtest_command_with_a_model_writes_the_report(tiny_model_dir, tmp_pat
     assert result.exit_code == 0, result.output
     assert "precision" in result.output and "recall" in result.output
     summary = orjson.loads((out / "summary.json").read_bytes())
-    assert summary["documents"] == 598 and summary["counts"]["buckets"] > 0
+    assert summary["documents"] == 601 and summary["counts"]["buckets"] > 0
     assert {"overall", "labelled_keys", "per_key"} <= set(summary["metrics"]) and len(summary["grid"]) == 2
     assert (out / "alerts.jsonl").exists() and (out / "report.html").exists()
 
