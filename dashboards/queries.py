@@ -113,42 +113,28 @@ ALERTS_FIRING = PanelQuery(
     ("alerts",),
 )
 
-SENTIMENT_BY_TOPIC = PanelQuery(
-    "sentiment_by_topic",
-    "timeseries",
-    f"""
-SELECT {_bucket("published_at")}, topic, avg(score) AS sentiment_index
+def _by_topic(name: str, column: str, expression: str) -> PanelQuery:
+    """A per-topic time series of one aggregate over the selected documents."""
+    return PanelQuery(
+        name,
+        "timeseries",
+        f"""
+SELECT {_bucket("published_at")}, topic, {expression} AS {column}
 {_DOCS}
 GROUP BY time, topic
 ORDER BY time, topic""",
-    ("time", "topic", "sentiment_index"),
-    labels=("topic",),
-)
+        ("time", "topic", column),
+        labels=("topic",),
+    )
 
-NEGATIVE_SHARE_BY_TOPIC = PanelQuery(
+
+SENTIMENT_BY_TOPIC = _by_topic("sentiment_by_topic", "sentiment_index", "avg(score)")
+NEGATIVE_SHARE_BY_TOPIC = _by_topic(
     "negative_share_by_topic",
-    "timeseries",
-    f"""
-SELECT {_bucket("published_at")}, topic,
-       uniqExactIf(story_id, sentiment = 'negative') / uniqExact(story_id) AS negative_share
-{_DOCS}
-GROUP BY time, topic
-ORDER BY time, topic""",
-    ("time", "topic", "negative_share"),
-    labels=("topic",),
+    "negative_share",
+    "uniqExactIf(story_id, sentiment = 'negative') / uniqExact(story_id)",
 )
-
-VOLUME_BY_TOPIC = PanelQuery(
-    "volume_by_topic",
-    "timeseries",
-    f"""
-SELECT {_bucket("published_at")}, topic, uniqExact(story_id) AS stories
-{_DOCS}
-GROUP BY time, topic
-ORDER BY time, topic""",
-    ("time", "topic", "stories"),
-    labels=("topic",),
-)
+VOLUME_BY_TOPIC = _by_topic("volume_by_topic", "stories", "uniqExact(story_id)")
 
 MOST_NEGATIVE = PanelQuery(
     "most_negative",

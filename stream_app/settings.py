@@ -13,7 +13,7 @@ class StreamSettings(BaseSettings):
     app_id: str = "finpulse-stream"
     run_id: str = "live"
     input_topics: list[str] = []  # empty: the raw topic from KafkaSettings
-    max_batch: int = 64
+    max_batch: int = 128
     # Upper bound on how long the first message of a batch waits for the batch to fill.
     max_wait_s: float = 0.5
     # Adaptive: batch size and wait follow the arrival rate and the measured inference and insert
