@@ -113,6 +113,7 @@ ALERTS_FIRING = PanelQuery(
     ("alerts",),
 )
 
+
 def _by_topic(name: str, column: str, expression: str) -> PanelQuery:
     """A per-topic time series of one aggregate over the selected documents."""
     return PanelQuery(

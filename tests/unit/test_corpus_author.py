@@ -74,6 +74,12 @@ def test_every_cell_has_templates_in_every_split() -> None:
                     assert cells[((topic, sentiment, kind), name)] >= 1
 
 
+def test_no_template_is_written_twice() -> None:
+    # A repeated pattern (e.g. copied into a later authoring pass) could land in two splits.
+    patterns = Counter(t.pattern for t in all_templates())
+    assert [p for p, n in patterns.items() if n > 1] == []
+
+
 def test_load_split_rejects_unknown_names() -> None:
     with pytest.raises(ValueError):
         load_split("dev")
