@@ -20,6 +20,8 @@ from ingest.cli import app as ingest_app
 from models.cli import app as model_app
 from models.cli import classify as classify_command
 
+OUR_PACKAGES = ("finpulse", "ingest", "stream_app", "models", "storage", "alerts", "dashboards", "bench")
+
 app = typer.Typer(help="finpulse: streaming financial sentiment monitor.", no_args_is_help=True)
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(model_app, name="model")
@@ -36,13 +38,15 @@ app.add_typer(bench_app, name="bench")
 
 @app.callback()
 def _logging(verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging")) -> None:
+    # Our packages log at INFO; libraries only warnings (some, like ONNX Runtime's quantiser, log
+    # hundreds of INFO lines on the root logger), unless --verbose.
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
+        level=logging.DEBUG if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if not verbose:
-        for chatty in ("faust", "mode", "aiokafka", "kafka", "httpx"):
-            logging.getLogger(chatty).setLevel(logging.WARNING)
+        for ours in OUR_PACKAGES:
+            logging.getLogger(ours).setLevel(logging.INFO)
 
 
 @app.command("stream")
