@@ -129,6 +129,6 @@ def resolve_base(base: str | Path | None) -> tuple[Path, BaseEncoder | None]:
     folder = Path(name)
     if not (folder / "config.json").exists():
         raise FileNotFoundError(
-            f"--base {name}: not a transformers folder (no config.json) nor one of {', '.join(BASES)}"
+            f"{name}: not a transformers folder (no config.json) nor one of {', '.join(BASES)}"
         )
     return folder, None

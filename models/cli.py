@@ -80,11 +80,15 @@ def train(
     threads: Annotated[int | None, typer.Option(help="torch intra-op threads.")] = None,
 ) -> None:
     """Fine-tune encoder + sentiment and topic heads on CPU (early stopping on validation)."""
-    from models.bases import BASES, DEFAULT_BASE
+    from models.bases import BASES, DEFAULT_BASE, resolve_base
     from models.datasets import load_corpus, read_file, split_records
     from models.training import TrainConfig
     from models.training import train as run_training
 
+    try:
+        resolve_base(base)  # fail before reading data; assembles a packaged encoder on first use
+    except FileNotFoundError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--base") from exc
     settings = _settings(out)
     sources: list[str] = []
     splits: dict[str, list[dict]] = {"train": [], "validation": [], "test": []}
