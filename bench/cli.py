@@ -38,7 +38,7 @@ def _ints(text: str) -> list[int]:
 
 @app.command()
 def e2e(
-    docs: Annotated[int, typer.Option(help="Documents per saturating run.")] = 2_000,
+    docs: Annotated[int, typer.Option(help="Documents per saturating run.")] = 10_000,
     json_path: Annotated[Path, typer.Option("--json", help="Where to write the JSON report.")] = Path(
         "bench/results/e2e.json"
     ),
@@ -47,7 +47,7 @@ def e2e(
         int | None, typer.Option(help="Max batch (default FINPULSE_STREAM_MAX_BATCH).")
     ] = None,
     workers: Annotated[str, typer.Option(help="Worker counts to compare, e.g. 1,2.")] = "1,2",
-    sweep: Annotated[str, typer.Option(help="Extra batch sizes for the chart ('' for none).")] = "8,16,32",
+    sweep: Annotated[str, typer.Option(help="Extra batch sizes for the chart ('' for none).")] = "8,32,128",
     loads: Annotated[
         str, typer.Option(help="Offered load as fractions of peak ('' for none).")
     ] = "0.25,0.5,1.0",

@@ -55,11 +55,11 @@ Progress = Callable[[str], None]
 class E2EConfig:
     """What to measure; `stream` and `model` are passed to the workers as FINPULSE_* variables."""
 
-    docs: int = 2_000
+    docs: int = 10_000
     stream: StreamSettings = field(default_factory=StreamSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
     workers: Sequence[int] = (1, 2)
-    batch_sweep: Sequence[int] = (8, 16, 32)
+    batch_sweep: Sequence[int] = (8, 32, 128)
     loads: Sequence[float] = (0.25, 0.5, 1.0)
     load_seconds: float = 8.0
     floor_docs: int = 300

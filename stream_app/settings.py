@@ -13,7 +13,7 @@ class StreamSettings(BaseSettings):
     app_id: str = "finpulse-stream"
     run_id: str = "live"
     input_topics: list[str] = []  # empty: the raw topic from KafkaSettings
-    max_batch: int = 128
+    max_batch: int = 256
     # Upper bound on how long the first message of a batch waits for the batch to fill.
     max_wait_s: float = 0.5
     # Adaptive: batch size and wait follow the arrival rate and the measured inference and insert
@@ -23,7 +23,7 @@ class StreamSettings(BaseSettings):
     # Classify batch k+1 while batch k is being inserted (k is still acknowledged only once stored).
     overlap_insert: bool = True
     # Bound on messages queued ahead of the model (at least max_batch); when full the stream waits.
-    queue_maxsize: int = 256
+    queue_maxsize: int = 512
     # Bound on messages faust buffers per partition ahead of the agent (backpressure).
     buffer_maxsize: int = 1_024
     commit_interval_s: float = 1.0
