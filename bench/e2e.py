@@ -17,14 +17,12 @@ Every measurement ("point") uses a fresh topic, a fresh database and fresh worke
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import platform
 import random
 import resource
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -37,7 +35,13 @@ from typing import Any
 
 import orjson
 
-from finpulse.local_services import LocalClickHouseServer, TansuBroker
+from finpulse.local_services import (
+    LocalClickHouseServer,
+    TansuBroker,
+    settings_env,
+    start_stream_worker,
+    terminate,
+)
 from ingest.schema import RUN_ID_HEADER, Document
 from ingest.settings import KafkaSettings
 from models.settings import ModelSettings
@@ -45,8 +49,6 @@ from storage.client import ClickHouseClient
 from storage.settings import ClickHouseSettings
 from stream_app.settings import StreamSettings
 
-# Tansu's group join waits half the session timeout: keep it short (real Kafka refuses < 6 s).
-TANSU_KAFKA = {"session_timeout_s": 2, "heartbeat_interval_s": 0.3, "rebalance_timeout_s": 2}
 POLL_S = 0.02
 Progress = Callable[[str], None]
 
@@ -117,16 +119,6 @@ def percentiles(values: Sequence[float]) -> dict[str, float]:
     return {
         k: round(float(rank(q)), 1) for k, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99), ("max", 1.0))
     }
-
-
-def settings_env(prefix: str, settings: Any) -> dict[str, str]:
-    """A pydantic-settings object as the FINPULSE_* variables that rebuild it in a child process."""
-    env = {}
-    for name, value in settings.model_dump(mode="json").items():
-        if value is None:
-            continue
-        env[f"{prefix}{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
-    return env
 
 
 def cpu_seconds(pid: int) -> float:
@@ -238,12 +230,10 @@ class Harness:
         from storage.migrate import migrate
 
         suffix = uuid.uuid4().hex[:8]
-        kafka = KafkaSettings(
-            bootstrap=self.broker.bootstrap,
+        kafka = self.broker.kafka_settings(
             raw_topic=f"bench-raw-{suffix}",
             dlq_topic=f"bench-dlq-{suffix}",
             partitions=self.config.partitions,
-            **TANSU_KAFKA,
         )
         clickhouse = ClickHouseSettings(
             mode="server", port=self.clickhouse.tcp_port, database=f"bench_{suffix}"
@@ -305,7 +295,7 @@ class Harness:
         finally:
             publisher.close()
             for proc in procs:
-                _stop(proc)
+                terminate(proc, grace_s=20)
             with contextlib.suppress(Exception):
                 client.command(f"DROP DATABASE IF EXISTS {client.database}")
             client.close()
@@ -335,9 +325,8 @@ class Harness:
         return point
 
     def _service_pids(self) -> dict[str, list[int]]:
-        # the managed processes' pids (no public accessor in local_services)
         services = {"clickhouse": self.clickhouse, "broker": self.broker}
-        return {name: [svc._process.pid] for name, svc in services.items() if svc._process is not None}
+        return {name: [svc.pid] for name, svc in services.items() if svc.pid is not None}
 
     def _start_worker(
         self,
@@ -347,15 +336,13 @@ class Harness:
         stream: StreamSettings,
         model: ModelSettings,
     ) -> subprocess.Popen:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FINPULSE_")}
-        env.update(settings_env("FINPULSE_KAFKA_", kafka))
-        env.update(settings_env("FINPULSE_CLICKHOUSE_", clickhouse))
-        env.update(settings_env("FINPULSE_MODEL_", model))
-        env.update(settings_env("FINPULSE_STREAM_", stream.model_copy(update={"worker_name": name})))
-        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
-        return subprocess.Popen(
-            [sys.executable, "-m", "finpulse", "stream"], env=env, stdout=log, stderr=subprocess.STDOUT
-        )
+        env = {
+            **settings_env("FINPULSE_KAFKA_", kafka),
+            **settings_env("FINPULSE_CLICKHOUSE_", clickhouse),
+            **settings_env("FINPULSE_MODEL_", model),
+            **settings_env("FINPULSE_STREAM_", stream.model_copy(update={"worker_name": name})),
+        }
+        return start_stream_worker(env, self.log_dir / f"{name}.log")
 
     @staticmethod
     def _publish(publisher: Any, docs: Sequence[Document], rate: float | None) -> None:
@@ -418,16 +405,6 @@ def _wait_committed(kafka: KafkaSettings, group: str, produced: int, timeout_s: 
         return None
     finally:
         admin.close()
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 # ------------------------------------------------------------------------------------------- the run

@@ -219,29 +219,23 @@ def _percentiles(expression: str) -> str:
     return ", ".join(f"quantileExact(0.{p})({expression}) AS p{p}" for p in (50, 95, 99))
 
 
-PUBLISH_TO_STORE = PanelQuery(
-    "publish_to_store",
-    "timeseries",
-    f"""
-SELECT {_bucket("stored_at")}, {_percentiles("toInt64(toUInt32(stored_at)) - toUInt32(published_at)")}
+def _latency(name: str, expression: str) -> PanelQuery:
+    """p50/p95/p99 of a per-document latency, bucketed by when documents were stored."""
+    return PanelQuery(
+        name,
+        "timeseries",
+        f"""
+SELECT {_bucket("stored_at")}, {_percentiles(expression)}
 FROM {{db}}.classifications FINAL
 WHERE {_RUN} AND $__timeFilter(stored_at)
 GROUP BY time
 ORDER BY time""",
-    ("time", "p50", "p95", "p99"),
-)
+        ("time", "p50", "p95", "p99"),
+    )
 
-PIPELINE_LATENCY = PanelQuery(
-    "pipeline_latency",
-    "timeseries",
-    f"""
-SELECT {_bucket("stored_at")}, {_percentiles("pipeline_latency_ms")}
-FROM {{db}}.classifications FINAL
-WHERE {_RUN} AND $__timeFilter(stored_at)
-GROUP BY time
-ORDER BY time""",
-    ("time", "p50", "p95", "p99"),
-)
+
+PUBLISH_TO_STORE = _latency("publish_to_store", "toInt64(toUInt32(stored_at)) - toUInt32(published_at)")
+PIPELINE_LATENCY = _latency("pipeline_latency", "pipeline_latency_ms")
 
 BATCH_SIZES = PanelQuery(
     "batch_sizes",

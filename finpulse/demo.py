@@ -18,7 +18,6 @@ from pathlib import Path
 import typer
 
 from finpulse.local_services import TansuBroker
-from ingest.settings import KafkaSettings
 from models.settings import ModelSettings
 from storage.settings import ClickHouseSettings
 from stream_app.settings import StreamSettings
@@ -94,9 +93,7 @@ def run_demo(feed: Path, model: ModelSettings, data_dir: Path, timeout_s: float 
     typer.echo(f"model {classifier.model_version} on {classifier.backend}")
     receiver = WebhookReceiver(DEMO_SECRET)
     with TansuBroker() as broker:
-        kafka = KafkaSettings(
-            bootstrap=broker.bootstrap, session_timeout_s=2, heartbeat_interval_s=0.3, rebalance_timeout_s=2
-        )
+        kafka = broker.kafka_settings()
         started = time.monotonic()
         published, problems = publish_file(feed, source="demo", kind="news", kafka=kafka)
         stored = [0]

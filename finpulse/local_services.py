@@ -4,18 +4,28 @@
 `LocalClickHouseServer`: Debian's `clickhouse-server` from a temp directory on free ports.
 Both: `start()` -> use -> `stop()` (or use them as context managers); `stop()`/`start()` may be
 called again to simulate an outage.
+`start_stream_worker` / `terminate`: a `finpulse stream` worker as a child process (tests, bench).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Self
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings
+
+from ingest.settings import KafkaSettings
 
 CLICKHOUSE_BINARY = "clickhouse-server"
 CLICKHOUSE_USERS_XML = Path("/etc/clickhouse-server/users.xml")
@@ -46,6 +56,42 @@ def wait_for_port(port: int, timeout_s: float, process: subprocess.Popen | None 
     raise ServiceError(f"nothing listening on 127.0.0.1:{port} after {timeout_s:.0f}s")
 
 
+def terminate(process: subprocess.Popen, grace_s: float = 5.0) -> None:
+    """Stop a child process: SIGTERM, then SIGKILL after `grace_s` (nothing if it has exited)."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def settings_env(prefix: str, settings: BaseSettings) -> dict[str, str]:
+    """A pydantic-settings object as the FINPULSE_* variables that rebuild it in a child process
+    (secrets in clear: the child needs them; None values are left to the child's defaults)."""
+    env = {}
+    for name, value in settings.model_dump(mode="json").items():
+        field = getattr(settings, name)
+        if isinstance(field, SecretStr):
+            value = field.get_secret_value()
+        if value is not None:
+            env[f"{prefix}{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
+    return env
+
+
+def start_stream_worker(finpulse_env: Mapping[str, str], log_path: Path) -> subprocess.Popen:
+    """`python -m finpulse stream` (the production entry point) configured only by `finpulse_env`:
+    the caller's own FINPULSE_* variables are dropped, the rest of its environment is kept."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FINPULSE_")}
+    env.update(finpulse_env)
+    log = open(log_path, "ab")  # noqa: SIM115 - the child owns it
+    return subprocess.Popen(
+        [sys.executable, "-m", "finpulse", "stream"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+
+
 class _ManagedProcess:
     _process: subprocess.Popen | None = None
 
@@ -65,21 +111,24 @@ class _ManagedProcess:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        """The running process's id (None when stopped)."""
+        return self._process.pid if self._process is not None else None
+
     def stop(self, grace_s: float = 5.0) -> None:
         """Terminate the process (SIGTERM, then SIGKILL after `grace_s`)."""
         if self._process is None:
             return
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+        terminate(self._process, grace_s)
         self._process = None
 
 
 class TansuBroker(_ManagedProcess):
     """Tansu Kafka-protocol broker with memory storage (a restart loses all topics)."""
+
+    # Faust's group join waits half the session timeout on Tansu; real Kafka refuses < 6 s.
+    GROUP_TIMEOUTS = {"session_timeout_s": 2.0, "heartbeat_interval_s": 0.3, "rebalance_timeout_s": 2.0}
 
     def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
         self.port = port or free_port()
@@ -88,6 +137,12 @@ class TansuBroker(_ManagedProcess):
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    def kafka_settings(self, base: KafkaSettings | None = None, **update: object) -> KafkaSettings:
+        """`base` (default: KafkaSettings()) pointed at this broker, with the group timeouts it needs."""
+        return (base or KafkaSettings()).model_copy(
+            update={"bootstrap": self.bootstrap, **self.GROUP_TIMEOUTS, **update}
+        )
 
     def start(self) -> None:
         try:

@@ -276,12 +276,7 @@ def replay_command(
             if embedded_broker:
                 from finpulse.local_services import TansuBroker
 
-                broker = stack.enter_context(TansuBroker())
-                # Tansu's group join waits half the session timeout: keep it short
-                kafka = kafka.model_copy(
-                    update={"bootstrap": broker.bootstrap, "session_timeout_s": 2,
-                            "heartbeat_interval_s": 0.3, "rebalance_timeout_s": 2}
-                )  # fmt: skip
+                kafka = stack.enter_context(TansuBroker()).kafka_settings(kafka)
             result = run_replay(
                 span, run_id, source=source, kafka=kafka, clickhouse=ClickHouseSettings(),
                 model=model_settings, stream=StreamSettings(),

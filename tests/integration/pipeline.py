@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from finpulse.local_services import TansuBroker
+from finpulse.local_services import TansuBroker, settings_env
 from ingest.publisher import DocumentPublisher, ensure_topics
 from ingest.records import to_document
 from ingest.schema import Document
 from ingest.settings import KafkaSettings
 from storage.settings import ClickHouseSettings
 
-TANSU_TIMEOUTS = {
-    "FINPULSE_KAFKA_SESSION_TIMEOUT_S": "2",
-    "FINPULSE_KAFKA_HEARTBEAT_INTERVAL_S": "0.3",
-    "FINPULSE_KAFKA_REBALANCE_TIMEOUT_S": "2",
-}
 _PHRASES = (
     "{c} shares plunge after profit warning",
     "{c} beats quarterly revenue estimates",
@@ -37,15 +29,7 @@ _COMPANIES = ("Apple", "Tesla", "Microsoft", "Nvidia", "Amazon", "JPMorgan", "Ex
 def kafka_settings(broker: TansuBroker) -> KafkaSettings:
     """Per-test topics on the session broker, with Tansu-friendly group timeouts."""
     suffix = uuid.uuid4().hex[:8]
-    return KafkaSettings(
-        bootstrap=broker.bootstrap,
-        raw_topic=f"raw-{suffix}",
-        dlq_topic=f"dlq-{suffix}",
-        partitions=4,
-        session_timeout_s=2,
-        heartbeat_interval_s=0.3,
-        rebalance_timeout_s=2,
-    )
+    return broker.kafka_settings(raw_topic=f"raw-{suffix}", dlq_topic=f"dlq-{suffix}", partitions=4)
 
 
 def synthetic_documents(count: int, start: datetime | None = None) -> list[Document]:
@@ -83,34 +67,19 @@ def produce(kafka: KafkaSettings, docs: list[Document], malformed: list[bytes] =
 def worker_env(
     kafka: KafkaSettings, clickhouse: ClickHouseSettings, model_dir: Path, **extra: str
 ) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FINPULSE_")}
-    env.update(
-        {
-            "FINPULSE_KAFKA_BOOTSTRAP": kafka.bootstrap,
-            "FINPULSE_KAFKA_RAW_TOPIC": kafka.raw_topic,
-            "FINPULSE_KAFKA_DLQ_TOPIC": kafka.dlq_topic,
-            **TANSU_TIMEOUTS,
-            "FINPULSE_CLICKHOUSE_MODE": "server",
-            "FINPULSE_CLICKHOUSE_PORT": str(clickhouse.port),
-            "FINPULSE_CLICKHOUSE_DATABASE": clickhouse.database,
-            "FINPULSE_MODEL_DIR": str(model_dir),
-            "FINPULSE_MODEL_BACKEND": "onnx" if (model_dir / "model.onnx").exists() else "torch",
-            "FINPULSE_STREAM_APP_ID": f"finpulse-test-{kafka.raw_topic}",
-            "FINPULSE_STREAM_MAX_BATCH": "64",
-            "FINPULSE_STREAM_MAX_WAIT_S": "0.2",
-            **extra,
-        }
-    )
-    return env
-
-
-def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "finpulse", "stream"],
-        env=env,
-        stdout=open(log_path, "ab"),  # noqa: SIM115
-        stderr=subprocess.STDOUT,
-    )
+    """The FINPULSE_* variables of a test worker (for `start_stream_worker`)."""
+    return {
+        **settings_env("FINPULSE_KAFKA_", kafka),
+        "FINPULSE_CLICKHOUSE_MODE": "server",
+        "FINPULSE_CLICKHOUSE_PORT": str(clickhouse.port),
+        "FINPULSE_CLICKHOUSE_DATABASE": clickhouse.database,
+        "FINPULSE_MODEL_DIR": str(model_dir),
+        "FINPULSE_MODEL_BACKEND": "onnx" if (model_dir / "model.onnx").exists() else "torch",
+        "FINPULSE_STREAM_APP_ID": f"finpulse-test-{kafka.raw_topic}",
+        "FINPULSE_STREAM_MAX_BATCH": "64",
+        "FINPULSE_STREAM_MAX_WAIT_S": "0.2",
+        **extra,
+    }
 
 
 def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str, interval_s: float = 0.5) -> None:
@@ -120,13 +89,3 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str, inter
             return
         time.sleep(interval_s)
     raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()

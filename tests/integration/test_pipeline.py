@@ -7,14 +7,13 @@ import time
 
 from kafka import KafkaConsumer
 
+from finpulse.local_services import start_stream_worker, terminate
 from storage.client import connect
 from storage.queries import document_count
 from stream_app.processor import REASON_HEADER
 from tests.integration.pipeline import (
     kafka_settings,
     produce,
-    start_worker,
-    stop,
     synthetic_documents,
     wait_until,
     worker_env,
@@ -44,7 +43,9 @@ def test_thousand_documents_stored_exactly_once_and_bad_input_to_dlq(
     kafka = kafka_settings(broker)
     docs = synthetic_documents(1_200)
     produce(kafka, docs, malformed=MALFORMED)
-    worker = start_worker(worker_env(kafka, clickhouse_settings, tiny_model_dir), tmp_path / "worker.log")
+    worker = start_stream_worker(
+        worker_env(kafka, clickhouse_settings, tiny_model_dir), tmp_path / "worker.log"
+    )
     try:
         wait_until(lambda: _stored(ch_client) >= len(docs), 180, "1,200 documents stored")
         time.sleep(2)  # anything extra would arrive now
@@ -70,7 +71,7 @@ def test_thousand_documents_stored_exactly_once_and_bad_input_to_dlq(
         assert any("not JSON" in r for r in reasons) and any("invalid document" in r for r in reasons)
         assert ch_client.query(f"SELECT count() FROM {ch_client.database}.dead_letters FINAL") == [(3,)]
     finally:
-        stop(worker)
+        terminate(worker, grace_s=15)
 
 
 def test_worker_killed_mid_run_loses_and_duplicates_nothing(
@@ -80,14 +81,14 @@ def test_worker_killed_mid_run_loses_and_duplicates_nothing(
     docs = synthetic_documents(1_500)
     produce(kafka, docs)
     env = worker_env(kafka, clickhouse_settings, tiny_model_dir, FINPULSE_STREAM_MAX_BATCH="32")
-    worker = start_worker(env, tmp_path / "worker.log")
+    worker = start_stream_worker(env, tmp_path / "worker.log")
     try:
         wait_until(lambda: _stored(ch_client) >= 200, 120, "first batches stored")
         worker.send_signal(signal.SIGKILL)
         worker.wait()
         partial = _stored(ch_client)
         assert partial < len(docs), "the kill came too late to test anything"
-        worker = start_worker(env, tmp_path / "worker.log")
+        worker = start_stream_worker(env, tmp_path / "worker.log")
         wait_until(lambda: _stored(ch_client) >= len(docs), 180, "all documents after restart")
         time.sleep(2)
         assert document_count(ch_client, "live") == (1_500, 1_500)
@@ -97,7 +98,7 @@ def test_worker_killed_mid_run_loses_and_duplicates_nothing(
         )[0]
         assert volume == 1_500
     finally:
-        stop(worker)
+        terminate(worker, grace_s=15)
 
 
 def test_clickhouse_outage_retried_then_worker_stops_without_ack_and_recovers(
@@ -110,7 +111,7 @@ def test_clickhouse_outage_retried_then_worker_stops_without_ack_and_recovers(
         kafka, clickhouse_settings, tiny_model_dir,
         FINPULSE_CLICKHOUSE_INSERT_ATTEMPTS="4", FINPULSE_CLICKHOUSE_INSERT_BACKOFF_S="0.5",
     )  # fmt: skip
-    worker = start_worker(env, tmp_path / "worker.log")
+    worker = start_stream_worker(env, tmp_path / "worker.log")
     try:
         wait_until(lambda: _stored(ch_client) >= 300, 120, "first half stored")
         clickhouse_server.stop()
@@ -121,12 +122,12 @@ def test_clickhouse_outage_retried_then_worker_stops_without_ack_and_recovers(
         assert worker.returncode == 75
         clickhouse_server.start()
         client = connect(clickhouse_settings)
-        worker = start_worker(env, tmp_path / "worker.log")
+        worker = start_stream_worker(env, tmp_path / "worker.log")
         wait_until(lambda: _stored(client) >= 600, 120, "all documents after the outage")
         time.sleep(2)
         assert document_count(client, "live") == (600, 600)
         client.close()
     finally:
-        stop(worker)
+        terminate(worker, grace_s=15)
         if not clickhouse_server.running:
             clickhouse_server.start()

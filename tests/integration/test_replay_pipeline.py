@@ -11,6 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 from alerts.backtest_cli import backtest_command
+from finpulse.local_services import start_stream_worker, terminate
 from finpulse.replay import replay_command, run_replay
 from ingest.replay import KafkaRangeReader, ReplayError, TimeRange
 from models.base import Prediction
@@ -22,8 +23,6 @@ from stream_app.settings import StreamSettings
 from tests.integration.pipeline import (
     kafka_settings,
     produce,
-    start_worker,
-    stop,
     synthetic_documents,
     wait_until,
     worker_env,
@@ -63,11 +62,13 @@ def test_archived_stream_replayed_under_new_run_id_only_and_idempotent(
     kafka = kafka_settings(broker)
     docs = synthetic_documents(240, start=T0)
     produce(kafka, docs)
-    worker = start_worker(worker_env(kafka, clickhouse_settings, tiny_model_dir), tmp_path / "worker.log")
+    worker = start_stream_worker(
+        worker_env(kafka, clickhouse_settings, tiny_model_dir), tmp_path / "worker.log"
+    )
     try:
         wait_until(lambda: document_count(ch_client, "live")[1] >= len(docs), 120, "live stream stored")
     finally:
-        stop(worker)
+        terminate(worker, grace_s=15)
     live_before = _counts(ch_client, "live")
     archived = ch_client.query(f"SELECT uniqExact(doc_id) FROM {ch_client.database}.documents")[0][0]
     assert archived == len(docs) and live_before["distinct"] == len(docs)
