@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from alerts.detector import AlertEvent, detect
 from alerts.rules import RulesError, RuleSet, parse_rules
-from ingest.schema import Document, utc
+from ingest.schema import Document, iso_utc, utc
 from models.base import SENTIMENTS, Classifier, Prediction
 from storage.client import ClickHouseClient
 from storage.queries import KEY_KINDS, BucketStats, bucket_series
@@ -453,10 +453,6 @@ def backtest(
 _MAX_PANELS = 8
 
 
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def alert_record(event: AlertEvent) -> dict[str, Any]:
     """One `alerts.jsonl` line: `key` is `kind:name`, as in events files."""
     return {
@@ -466,9 +462,9 @@ def alert_record(event: AlertEvent) -> dict[str, Any]:
         "rule": event.rule,
         "state": event.state,
         "severity": event.severity,
-        "window_start": _iso(event.window_start),
-        "window_end": _iso(event.window_end),
-        "decided_at": _iso(event.decided_at),
+        "window_start": iso_utc(event.window_start),
+        "window_end": iso_utc(event.window_end),
+        "decided_at": iso_utc(event.decided_at),
         "volume": event.volume,
         "negative": event.negative,
         "negative_share": round(event.negative_share, 6),
@@ -495,7 +491,7 @@ def summary(result: BacktestResult, series: Sequence[BucketStats], info: dict[st
         **info,
         "rules_fingerprint": result.rules.fingerprint(),
         "bucket_s": result.rules.bucket_s,
-        "range": {"start": _iso(min(starts)), "end": _iso(max(starts))} if starts else None,
+        "range": {"start": iso_utc(min(starts)), "end": iso_utc(max(starts))} if starts else None,
         "counts": counts,
     }
     if result.scores is not None:
@@ -716,7 +712,7 @@ def _html(doc: dict[str, Any], result: BacktestResult, pictures: list[str]) -> s
         parts.append(
             f"<tr><td>{e.state}</td><td>{_cell(e.severity)}</td>"
             f"<td>{_cell(key_label(e.key_kind, e.key))}</td>"
-            f"<td>{_iso(e.window_start)} – {_iso(e.window_end)}</td><td>{_iso(e.decided_at)}</td>"
+            f"<td>{iso_utc(e.window_start)} – {iso_utc(e.window_end)}</td><td>{iso_utc(e.decided_at)}</td>"
             f"<td>{e.volume}</td><td>{e.negative}</td><td>{e.z_score:.1f}</td></tr>"
         )
     parts.append("</table></body></html>\n")

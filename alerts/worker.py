@@ -31,6 +31,7 @@ from alerts.grafana import GrafanaAnnotator
 from alerts.outbox import Outbox, PendingEvent
 from alerts.rules import RuleSet, load_rules
 from alerts.settings import AlertSettings, WebhookEndpoint
+from ingest.schema import iso_utc
 from storage.client import ClickHouseClient, StorageError
 from storage.queries import bucket_series, most_negative
 
@@ -41,10 +42,6 @@ GRAFANA_ENDPOINT = "grafana"
 REDELIVER_MAX_AGE = timedelta(days=7)
 # A published_at further ahead than this is a clock error and must not drag the watermark forward.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def dashboard_link(base_url: str, run_id: str, event: AlertEvent) -> str:
@@ -69,11 +66,11 @@ def build_payload(event: AlertEvent, run_id: str, samples: list, dashboard_url: 
         "key_kind": event.key_kind,
         "key": event.key,
         "window": {
-            "start": _iso(event.window_start),
-            "end": _iso(event.window_end),
+            "start": iso_utc(event.window_start),
+            "end": iso_utc(event.window_end),
             "start_ms": int(event.window_start.timestamp() * 1000),
             "end_ms": int(event.window_end.timestamp() * 1000),
-            "decided_at": _iso(event.decided_at),
+            "decided_at": iso_utc(event.decided_at),
         },
         "metrics": {
             "volume": event.volume,

@@ -25,6 +25,7 @@ __all__ = [
     "Document",
     "DocumentError",
     "decode_document",
+    "iso_utc",
     "make_doc_id",
     "make_story_id",
     "normalise_text",
@@ -51,6 +52,11 @@ def utc(value: datetime | str | int | float) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def iso_utc(value: datetime) -> str:
+    """ISO-8601 in UTC with a `Z` suffix (the inverse of `utc` for timezone-aware datetimes)."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 _SPACES = re.compile(r"\s+")
