@@ -112,7 +112,7 @@ def backtest_command(
 
 def _run_series(run_id: str, rules, from_: str | None, to: str | None):
     from alerts.backtest import run_series
-    from ingest.replay import parse_time
+    from ingest.replay_source import parse_time
     from storage.client import connect
     from storage.settings import ClickHouseSettings
 

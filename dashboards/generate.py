@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from dashboards import queries as q
+from dashboards import panel_sql as q
 from dashboards.model import (
     DATASOURCE_UID,
     PLUGIN_ID,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dashboards.queries import PanelQuery
+from dashboards.panel_sql import PanelQuery
 
 GRAFANA_VERSION = "12.4.11"  # docker image tag; equals @grafana/schema in typecheck/package.json
 PLUGIN_ID = "grafana-clickhouse-datasource"

@@ -11,7 +11,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from dashboards import queries as q
+from dashboards import panel_sql as q
 from dashboards.macros import ALL, QueryContext, expand
 from storage.client import ClickHouseClient
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from ingest.replay import ReplayError, TimeRange, parse_time, replay_topic_for, validate_run_id
+from ingest.replay_source import ReplayError, TimeRange, parse_time, replay_topic_for, validate_run_id
 from ingest.settings import KafkaSettings
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ def run_replay(
     from tqdm import tqdm
 
     from ingest.publisher import DocumentPublisher, ensure_topics
-    from ingest.replay import KafkaRangeReader, Pacer, publish_replay
+    from ingest.replay_source import KafkaRangeReader, Pacer, publish_replay
     from storage.client import connect
     from storage.migrate import migrate
     from storage.queries import archive_count, archived_documents
@@ -188,7 +188,7 @@ class ReplayWorker:
     async def _run(self, app, publish, expected: int, drain_timeout_s: float, show_progress: bool) -> int:
         from tqdm import tqdm
 
-        from ingest.replay import committed_offsets, high_water_marks
+        from ingest.replay_source import committed_offsets, high_water_marks
 
         loop = asyncio.get_running_loop()
         await app.start()

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from models.batching import load_tokenizer, pad_batch
 from models.datasets import Record
 from models.modeldir import ModelDir, load_torch_model
 from models.samples import PARITY_SENTENCES
+from models.sub_batching import load_tokenizer, pad_batch
 
 PARITY_TOLERANCE = 1e-4
 OPSET = 17

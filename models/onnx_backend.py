@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime as ort
 
-from models.batching import BatchedClassifier
 from models.modeldir import ModelDir
+from models.sub_batching import BatchedClassifier
 
 
 class OnnxClassifier(BatchedClassifier):

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from models.batching import GPU_CALL_OVERHEAD_TOKENS, BatchedClassifier
 from models.modeldir import ModelDir
 from models.settings import ModelSettings
+from models.sub_batching import GPU_CALL_OVERHEAD_TOKENS, BatchedClassifier
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from models.batching import GPU_CALL_OVERHEAD_TOKENS, BatchedClassifier
 from models.modeldir import ModelDir, load_torch_model
+from models.sub_batching import GPU_CALL_OVERHEAD_TOKENS, BatchedClassifier
 
 
 class TorchClassifier(BatchedClassifier):

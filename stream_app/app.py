@@ -20,7 +20,7 @@ from faust.types import EventT
 
 from ingest.settings import KafkaSettings
 from storage.writer import StorageUnavailable
-from stream_app.batching import AdaptiveBatchPolicy, FixedBatchPolicy
+from stream_app.batch_policy import AdaptiveBatchPolicy, FixedBatchPolicy
 from stream_app.processor import REASON_HEADER, BatchProcessor, BatchResult, PreparedBatch, RawMessage
 from stream_app.settings import StreamSettings
 

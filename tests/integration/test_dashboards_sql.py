@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboards import queries as q
+from dashboards import panel_sql as q
 from dashboards.generate import dashboards
 from dashboards.macros import ALL, QueryContext, expand
 from dashboards.report import render_report
@@ -159,7 +159,7 @@ def dashboard_queries(database: str) -> list[tuple[str, q.PanelQuery]]:
         ]
         sqls += [(f"{stem}/variable {v['name']}", v["query"]) for v in model["templating"]["list"]]
         for where, sql in sqls:
-            assert sql in known, f"{where}: SQL is not one of dashboards.queries"
+            assert sql in known, f"{where}: SQL is not one of dashboards.panel_sql"
             found.append((where, known[sql]))
     return found
 

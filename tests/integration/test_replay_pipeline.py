@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from alerts.backtest_cli import backtest_command
 from finpulse.local_services import start_stream_worker, terminate
 from finpulse.replay import replay_command, run_replay
-from ingest.replay import KafkaRangeReader, ReplayError, TimeRange
+from ingest.replay_source import KafkaRangeReader, ReplayError, TimeRange
 from models.base import Prediction
 from models.settings import ModelSettings
 from storage.client import ClickHouseClient

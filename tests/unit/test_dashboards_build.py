@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 from typer.testing import CliRunner
 
-from dashboards import queries as q
+from dashboards import panel_sql as q
 from dashboards.cli import app
 from dashboards.generate import PACKAGE_DIR, dashboards, rendered_files
 from dashboards.model import DATASOURCE, FORMAT
@@ -70,7 +70,7 @@ def test_variables_and_formats() -> None:
             assert target["format"] == FORMAT[query.kind]
             used.add(query.name)
         used |= {by_sql[v["query"]].name for v in model["templating"]["list"]}
-    assert used == {query.name for query in by_sql.values()}, "a query in dashboards.queries is unused"
+    assert used == {query.name for query in by_sql.values()}, "a query in dashboards.panel_sql is unused"
 
 
 def test_timeseries_queries_start_with_time() -> None:

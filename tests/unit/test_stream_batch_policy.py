@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stream_app.batching import AdaptiveBatchPolicy, BatchPlan, FixedBatchPolicy, LinearCost
+from stream_app.batch_policy import AdaptiveBatchPolicy, BatchPlan, FixedBatchPolicy, LinearCost
 
 
 def _policy(**kw) -> AdaptiveBatchPolicy:

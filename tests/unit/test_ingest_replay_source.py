@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ingest.replay import (
+from ingest.replay_source import (
     Pacer,
     ReplayError,
     TimeRange,
