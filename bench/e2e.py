@@ -35,7 +35,7 @@ from typing import Any
 
 import orjson
 
-from finpulse.local_services import (
+from devstack.services import (
     LocalClickHouseServer,
     TansuBroker,
     settings_env,

@@ -12,7 +12,6 @@ import typer
 
 from alerts.backtest_cli import backtest_command
 from alerts.cli import app as alerts_app
-from bench.cli import app as bench_app
 from dashboards.cli import app as grafana_app
 from finpulse.demo import demo_command
 from finpulse.replay import replay_command
@@ -20,7 +19,17 @@ from ingest.cli import app as ingest_app
 from models.cli import app as model_app
 from models.cli import classify as classify_command
 
-OUR_PACKAGES = ("finpulse", "ingest", "stream_app", "models", "storage", "alerts", "dashboards", "bench")
+OUR_PACKAGES = (
+    "finpulse",
+    "devstack",
+    "ingest",
+    "stream_app",
+    "models",
+    "storage",
+    "alerts",
+    "dashboards",
+    "bench",
+)
 
 app = typer.Typer(help="finpulse: streaming financial sentiment monitor.", no_args_is_help=True)
 app.add_typer(ingest_app, name="ingest")
@@ -33,7 +42,19 @@ app.command("classify")(classify_command)
 app.command("demo")(demo_command)
 app.command("replay")(replay_command)
 app.command("backtest")(backtest_command)
-app.add_typer(bench_app, name="bench")
+
+
+def _mount_development_tools() -> None:
+    # `bench/` and `devstack/` are development packages: production images leave them out, and the
+    # product's commands must not need them.
+    try:
+        from bench.cli import app as bench_app
+    except ModuleNotFoundError:
+        return
+    app.add_typer(bench_app, name="bench")
+
+
+_mount_development_tools()
 
 
 @app.callback()

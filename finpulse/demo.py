@@ -17,7 +17,6 @@ from pathlib import Path
 
 import typer
 
-from finpulse.local_services import TansuBroker
 from models.settings import ModelSettings
 from storage.settings import ClickHouseSettings
 from stream_app.settings import StreamSettings
@@ -78,6 +77,7 @@ def run_demo(feed: Path, model: ModelSettings, data_dir: Path, timeout_s: float 
     from alerts.settings import AlertSettings, WebhookEndpoint
     from alerts.worker import AlertWorker
     from dashboards.report import render_report
+    from devstack.services import TansuBroker
     from ingest.cli import publish_file
     from models.runtime import load_classifier
     from storage.client import connect

@@ -274,7 +274,7 @@ def replay_command(
         with contextlib.ExitStack() as stack:
             kafka = KafkaSettings()
             if embedded_broker:
-                from finpulse.local_services import TansuBroker
+                from devstack.services import TansuBroker
 
                 kafka = stack.enter_context(TansuBroker()).kafka_settings(kafka)
             result = run_replay(

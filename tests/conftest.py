@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from finpulse.local_services import LocalClickHouseServer, ServiceError, TansuBroker
+from devstack.services import LocalClickHouseServer, ServiceError, TansuBroker
 from storage.client import ClickHouseClient, connect
 from storage.migrate import migrate
 from storage.settings import ClickHouseSettings

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from finpulse.local_services import TansuBroker, settings_env
+from devstack.services import TansuBroker, settings_env
 from ingest.publisher import DocumentPublisher, ensure_topics
 from ingest.records import to_document
 from ingest.schema import Document

@@ -7,7 +7,7 @@ import time
 
 from kafka import KafkaConsumer
 
-from finpulse.local_services import start_stream_worker, terminate
+from devstack.services import start_stream_worker, terminate
 from storage.client import connect
 from storage.queries import document_count
 from stream_app.processor import REASON_HEADER

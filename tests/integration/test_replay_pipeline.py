@@ -11,7 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 from alerts.backtest_cli import backtest_command
-from finpulse.local_services import start_stream_worker, terminate
+from devstack.services import start_stream_worker, terminate
 from finpulse.replay import replay_command, run_replay
 from ingest.replay_source import KafkaRangeReader, ReplayError, TimeRange
 from models.base import Prediction

@@ -85,7 +85,7 @@ def test_embedded_chdb_same_schema(tmp_path: Path) -> None:
 
 
 def test_unreachable_server_raises_after_bounded_retries() -> None:
-    from finpulse.local_services import free_port
+    from devstack.services import free_port
     from storage.writer import StorageUnavailable
 
     settings = ClickHouseSettings(mode="server", port=free_port(), insert_attempts=3, insert_backoff_s=0.01)

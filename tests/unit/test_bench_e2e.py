@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from bench.e2e import bench_documents, percentiles, write_chart
-from finpulse.local_services import settings_env
+from devstack.services import settings_env
 from stream_app.settings import StreamSettings
 
 
