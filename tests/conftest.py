@@ -15,6 +15,22 @@ from storage.client import ClickHouseClient, connect
 from storage.migrate import migrate
 from storage.settings import ClickHouseSettings
 
+REAL_SERVICE_FIXTURES = {"broker", "clickhouse_server"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark by folder and by need: `pytest -m "not integration"` is the fast suite.
+
+    Tests under tests/integration, and any test that starts the real broker or ClickHouse server,
+    are `integration`; tests under tests/gpu are `gpu`.
+    """
+    for item in items:
+        parts = item.path.parts
+        if "integration" in parts or REAL_SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+        if "gpu" in parts:
+            item.add_marker(pytest.mark.gpu)
+
 
 @pytest.fixture(scope="session")
 def clickhouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClickHouseServer]:
