@@ -68,7 +68,8 @@ def e2e(
     """
     import orjson
 
-    from bench.e2e import E2EConfig, run_e2e, write_chart
+    from bench.chart import write_chart
+    from bench.e2e import E2EConfig, run_e2e
 
     stream = _stream_settings()
     if batch_size:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from bench.e2e import bench_documents, percentiles, write_chart
+from bench.chart import write_chart
+from bench.harness import bench_documents, percentiles
 from devstack.services import settings_env
 from stream_app.settings import StreamSettings
 
