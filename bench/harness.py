@@ -30,7 +30,7 @@ from devstack.services import (
     terminate,
 )
 from ingest.schema import RUN_ID_HEADER, Document
-from ingest.settings import KafkaSettings
+from ingest.topics import KafkaSettings
 from models.settings import ModelSettings
 from storage.client import ClickHouseClient
 from storage.settings import ClickHouseSettings

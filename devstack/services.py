@@ -25,7 +25,7 @@ from typing import Self
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings
 
-from ingest.settings import KafkaSettings
+from ingest.topics import KafkaSettings
 
 CLICKHOUSE_BINARY = "clickhouse-server"
 CLICKHOUSE_USERS_XML = Path("/etc/clickhouse-server/users.xml")

@@ -73,7 +73,7 @@ def _logging(verbose: bool = typer.Option(False, "--verbose", "-v", help="debug 
 @app.command("stream")
 def stream_command() -> None:
     """Run a stream worker: Kafka -> model -> ClickHouse (settings from FINPULSE_* variables)."""
-    from ingest.settings import KafkaSettings
+    from ingest.topics import KafkaSettings
     from models.settings import ModelSettings
     from storage.settings import ClickHouseSettings
     from stream_app.main import run_worker

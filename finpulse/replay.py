@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from ingest.replay_source import ReplayError, TimeRange, parse_time, replay_topic_for, validate_run_id
-from ingest.settings import KafkaSettings
+from ingest.topics import KafkaSettings
 
 if TYPE_CHECKING:
     from models.settings import ModelSettings

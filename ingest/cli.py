@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from ingest.settings import KafkaSettings
+from ingest.topics import KafkaSettings
 
 app = typer.Typer(
     help="Publish documents to Kafka from files, feeds or an HTTP endpoint.", no_args_is_help=True

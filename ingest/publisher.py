@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ingest.schema import Document
-from ingest.settings import KafkaSettings
+from ingest.topics import KafkaSettings
 
 
 def ensure_topics(settings: KafkaSettings, extra: Iterable[str] = ()) -> None:

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ingest.schema import RUN_ID_HEADER, Document, DocumentError, decode_document, utc
-from ingest.settings import KafkaSettings
+from ingest.topics import KafkaSettings
 
 if TYPE_CHECKING:
     from kafka import KafkaConsumer, TopicPartition

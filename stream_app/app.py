@@ -18,7 +18,7 @@ from typing import Any
 import faust
 from faust.types import EventT
 
-from ingest.settings import KafkaSettings
+from ingest.topics import KafkaSettings
 from storage.writer import StorageUnavailable
 from stream_app.batch_policy import AdaptiveBatchPolicy, FixedBatchPolicy
 from stream_app.processor import REASON_HEADER, BatchProcessor, BatchResult, PreparedBatch, RawMessage

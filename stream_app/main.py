@@ -11,7 +11,7 @@ from pathlib import Path
 import faust
 
 from ingest.publisher import ensure_topics
-from ingest.settings import KafkaSettings
+from ingest.topics import KafkaSettings
 from models.settings import ModelSettings
 from storage.client import connect
 from storage.migrate import migrate

@@ -12,7 +12,7 @@ from devstack.services import TansuBroker, settings_env
 from ingest.publisher import DocumentPublisher, ensure_topics
 from ingest.records import to_document
 from ingest.schema import Document
-from ingest.settings import KafkaSettings
+from ingest.topics import KafkaSettings
 from storage.settings import ClickHouseSettings
 
 _PHRASES = (
