@@ -25,18 +25,24 @@ while a lasting shift is still absorbed.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Literal
 
+import orjson
+
 from alerts.rules import Rule, RuleSet
 from storage.queries import BucketStats
 
 State = Literal["firing", "resolved"]
+log = logging.getLogger(__name__)
+
 # Bump when the meaning or layout of DetectorState changes: saved states of other versions are ignored.
-STATE_VERSION = 2
+# 3: keys are JSON arrays [rule, key_kind, key] (2 joined them with a separator that data may hold).
+STATE_VERSION = 3
 # Learning rate of elevated buckets (z >= z_exit) relative to normal ones.
 ELEVATED_RATE = 0.1
 
@@ -72,7 +78,10 @@ class AlertEvent:
 
 
 def alert_id(rule: str, key_kind: str, key: str, episode_start: datetime) -> str:
-    """Stable id of an episode: hash of rule, key and the episode's first bucket."""
+    """Stable id of an episode: hash of rule, key and the episode's first bucket.
+
+    Unambiguous whatever the key holds: rule and key kind come from the rules, the last field is an
+    integer, so only one split of the joined text is possible."""
     basis = f"{rule}\x1f{key_kind}\x1f{key}\x1f{_epoch(episode_start)}"
     return hashlib.sha256(basis.encode()).hexdigest()[:32]
 
@@ -107,7 +116,9 @@ class KeyState:
 
 @dataclass(slots=True)
 class DetectorState:
-    """Everything `detect` carries between calls; `to_json`/`from_json` round-trip it exactly."""
+    """Everything `detect` carries between calls; `to_json`/`from_json` round-trip it exactly.
+
+    `keys` are named by `state_key` (an injective encoding of rule, key kind and key)."""
 
     rules_fingerprint: str = ""
     cutoff: int | None = None
@@ -134,10 +145,18 @@ class DetectionResult:
 
     events: list[AlertEvent]
     state: DetectorState
+    failed: dict[tuple[str, str, str], str] = field(default_factory=dict)  # (rule, kind, key) -> error
 
 
-def _state_key(rule: str, key_kind: str, key: str) -> str:
-    return f"{rule}\x1f{key_kind}\x1f{key}"
+def state_key(rule: str, key_kind: str, key: str) -> str:
+    """The name of a (rule, key) in `DetectorState.keys`: a JSON array, so it decodes back exactly."""
+    return orjson.dumps([rule, key_kind, key]).decode()
+
+
+def parse_state_key(name: str) -> tuple[str, str, str]:
+    """Inverse of `state_key`."""
+    rule, key_kind, key = orjson.loads(name)
+    return rule, key_kind, key
 
 
 def _ts(epoch: int) -> datetime:
@@ -346,18 +365,24 @@ def detect(
 
     keys = {name: replace(ks) for name, ks in state.keys.items()}
     events: list[AlertEvent] = []
-    known = {tuple(name.split("\x1f")) for name in keys}
+    failed: dict[tuple[str, str, str], str] = {}
+    known = {parse_state_key(name) for name in keys}
     candidates = {(kind, key) for kind, key in per_key} | {(kind, key) for _, kind, key in known}
     for rule in rules.rules:
         for kind, key in sorted(candidates):
             if not rule.applies_to(kind, key):
                 continue
-            name = _state_key(rule.name, kind, key)
+            name = state_key(rule.name, kind, key)
             rows = sorted(r for r in per_key.get((kind, key), ()) if judged_before <= r[0] < cutoff)
             if name not in keys and not rows:
                 continue
             run = _KeyRun(rule, kind, key, bucket_s, rules.forget_after_buckets)
-            ks = run.advance(keys.get(name), rows, cutoff)
+            try:
+                ks = run.advance(keys.get(name), rows, cutoff)
+            except Exception as exc:  # one key's failure must not stop the others: it keeps its state
+                log.exception("detector: rule %s, %s %r failed; key skipped", rule.name, kind, key)
+                failed[(rule.name, kind, key)] = f"{type(exc).__name__}: {exc}"
+                continue
             if (
                 ks is not None
                 and ks.settled
@@ -368,4 +393,4 @@ def detect(
                 keys[name] = ks
             events.extend(run.events)
     events.sort(key=lambda e: (e.decided_at, e.rule, e.key_kind, e.key, e.state != "resolved"))
-    return DetectionResult(events, DetectorState(fingerprint, cutoff, keys))
+    return DetectionResult(events, DetectorState(fingerprint, cutoff, keys), failed)

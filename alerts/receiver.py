@@ -1,4 +1,7 @@
-"""A reference webhook receiver: verifies signatures and dedupes by Idempotency-Key.
+"""A reference webhook receiver: verifies signatures and dedupes on the signed `idempotency_key`.
+
+The key is read from the verified body, never from the unsigned `Idempotency-Key` header: a request
+captured and replayed inside the timestamp window with a new header is still a duplicate.
 
 It shows receivers what to do, backs `finpulse alerts test-webhook` checks, and serves as the real
 HTTP endpoint in the tests. Lifecycle: `WebhookReceiver(secret)` -> `start()` -> `url` -> `stop()`;
@@ -28,7 +31,13 @@ class ReceivedRequest:
 
     @property
     def idempotency_key(self) -> str:
-        return self.headers.get("idempotency-key", "")
+        """The body's signed `idempotency_key` ("" when the body is not a JSON object holding one)."""
+        try:
+            body = orjson.loads(self.body)
+        except orjson.JSONDecodeError:
+            return ""
+        key = body.get("idempotency_key") if isinstance(body, dict) else None
+        return key if isinstance(key, str) else ""
 
 
 # (status, extra headers) for a request; None means "default behaviour"
@@ -36,17 +45,22 @@ Responder = Callable[[ReceivedRequest], tuple[int, dict[str, str]] | None]
 
 
 class WebhookReceiver:
-    """Threaded HTTP server on 127.0.0.1: 401 on a bad signature, else 200 (first time) or 200 duplicate."""
+    """Threaded HTTP server on 127.0.0.1: 401 on a bad signature, 400 without a signed key, else 200
+    (first time) or 200 duplicate. `secret` may be a list (current and next, during a rotation)."""
 
     def __init__(
-        self, secret: str, port: int = 0, responder: Responder | None = None, tolerance_s: float = 300
+        self,
+        secret: str | list[str],
+        port: int = 0,
+        responder: Responder | None = None,
+        tolerance_s: float = 300,
     ):
         self.secret = secret
         self.port = port
         self.responder = responder
         self.tolerance_s = tolerance_s
         self.requests: list[ReceivedRequest] = []
-        self.accepted: dict[str, dict] = {}  # idempotency key -> parsed body, first acknowledged delivery
+        self.accepted: dict[str, dict] = {}  # signed idempotency key -> parsed body, first delivery
         self.duplicates = 0
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -96,6 +110,8 @@ class WebhookReceiver:
             return decided
         if not request.signature_ok:
             return 401, {}
+        if not request.idempotency_key:
+            return 400, {}
         with self._lock:
             if request.idempotency_key in self.accepted:
                 self.duplicates += 1

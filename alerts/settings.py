@@ -11,12 +11,14 @@ from alerts.rules import DEFAULT_RULES_PATH
 
 
 class WebhookEndpoint(BaseModel):
-    """One receiver: alerts are POSTed to `url`, signed with `secret`."""
+    """One receiver: alerts are POSTed to `url`, signed with `secret` (and, while a rotation is under
+    way, also with `previous_secret`, so the receiver may switch at its own pace)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     url: str
     secret: SecretStr
+    previous_secret: SecretStr | None = None
     timeout_s: float = Field(default=5.0, gt=0, le=120)
 
     @field_validator("url")
@@ -25,6 +27,13 @@ class WebhookEndpoint(BaseModel):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return value
+
+    def signing_secrets(self) -> list[str]:
+        """The secrets every request is signed with: the current one first."""
+        secrets = [self.secret.get_secret_value()]
+        if self.previous_secret is not None and self.previous_secret.get_secret_value():
+            secrets.append(self.previous_secret.get_secret_value())
+        return secrets
 
     @property
     def name(self) -> str:

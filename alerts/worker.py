@@ -5,6 +5,7 @@ Lifecycle:
     worker.setup()                           # load rules and the saved detector state, open HTTP clients
     worker.run_once(watermark=None)          # one poll: detect -> store -> deliver; returns new events
     worker.run_forever(stop_event)           # poll every `poll_interval_s` until the event is set
+    worker.health                            # last successful poll, consecutive failures (for probes)
     worker.close()                           # HTTP clients (the ClickHouse client belongs to the caller)
 
 Order inside a poll (the outbox guarantees): new events are inserted into `alerts` before any
@@ -19,6 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
@@ -42,6 +44,46 @@ GRAFANA_ENDPOINT = "grafana"
 REDELIVER_MAX_AGE = timedelta(days=7)
 # A published_at further ahead than this is a clock error and must not drag the watermark forward.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
+# After consecutive failed polls the next one waits poll_interval_s * 2**failures, up to this.
+MAX_POLL_BACKOFF_S = 300.0
+
+
+@dataclass
+class WorkerHealth:
+    """What a health probe needs to know about the poll loop (updated by `run_once`'s caller)."""
+
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    last_success_at: datetime | None = None
+    last_failure_at: datetime | None = None
+    consecutive_failures: int = 0
+    last_error: str = ""
+    failed_keys: dict[str, str] = field(default_factory=dict)  # detector keys skipped by the last poll
+
+    def succeeded(self, failed_keys: dict[str, str]) -> None:
+        self.last_success_at = datetime.now(UTC)
+        self.consecutive_failures = 0
+        self.failed_keys = failed_keys
+
+    def failed(self, exc: BaseException) -> None:
+        self.last_failure_at = datetime.now(UTC)
+        self.consecutive_failures += 1
+        self.last_error = f"{type(exc).__name__}: {exc}"[:500]
+
+    def healthy(self, max_age_s: float, now: datetime | None = None) -> bool:
+        """True when a poll succeeded within `max_age_s` (or, before the first one, since start)."""
+        reference = self.last_success_at or self.started_at
+        return ((now or datetime.now(UTC)) - reference).total_seconds() <= max_age_s
+
+    def to_json(self) -> dict:
+        """For a /healthz body."""
+        return {
+            "started_at": iso_utc(self.started_at),
+            "last_success_at": self.last_success_at and iso_utc(self.last_success_at),
+            "last_failure_at": self.last_failure_at and iso_utc(self.last_failure_at),
+            "consecutive_failures": self.consecutive_failures,
+            "last_error": self.last_error,
+            "failed_keys": dict(self.failed_keys),
+        }
 
 
 def dashboard_link(base_url: str, run_id: str, event: AlertEvent) -> str:
@@ -104,6 +146,8 @@ class AlertWorker:
         self._outbox = Outbox(client, settings.run_id)
         self._sender: WebhookSender | None = None
         self._grafana: GrafanaAnnotator | None = None
+        self._failed_keys: dict[str, str] = {}
+        self.health = WorkerHealth()
 
     def setup(self) -> None:
         """Load and validate the rules, the saved detector state, and open the HTTP clients."""
@@ -147,6 +191,7 @@ class AlertWorker:
             raise RuntimeError("call setup() first")
         watermark = watermark or self.current_watermark()
         new_events: list[AlertEvent] = []
+        self._failed_keys = {}
         if watermark is not None:
             new_events = self._detect_and_store(watermark)
         self.deliver_pending()
@@ -164,6 +209,7 @@ class AlertWorker:
             return []
         series = bucket_series(self._client, s.run_id, start, end, rules.bucket_s, rules.key_kinds)
         result = detect(series, rules, self.state, watermark)
+        self._failed_keys = {orjson.dumps(k).decode(): error for k, error in result.failed.items()}
         stored = self._outbox.stored({e.alert_id for e in result.events})
         new_events = [e for e in result.events if (e.alert_id, e.state) not in stored]
         if new_events:
@@ -250,14 +296,32 @@ class AlertWorker:
         )
         return outcome == "delivered"
 
+    def poll(self) -> bool:
+        """`run_once`, recording the outcome in `health`; any exception is logged, never raised."""
+        try:
+            self.run_once()
+        except Exception as exc:  # a poll must never end the worker: the next one retries
+            self.health.failed(exc)
+            log.error(
+                "alert poll failed (%d in a row, next in %.0fs): %s",
+                self.health.consecutive_failures, self.next_poll_delay_s(), exc,
+                exc_info=not isinstance(exc, StorageError),
+            )  # fmt: skip
+            return False
+        self.health.succeeded(self._failed_keys)
+        return True
+
+    def next_poll_delay_s(self) -> float:
+        """The poll interval, doubled per consecutive failure up to MAX_POLL_BACKOFF_S."""
+        failures = self.health.consecutive_failures
+        interval = self.settings.poll_interval_s
+        return min(interval * 2 ** min(failures, 16), max(interval, MAX_POLL_BACKOFF_S))
+
     def run_forever(self, stop_event: threading.Event) -> None:
-        """Poll until `stop_event` is set; a ClickHouse outage is logged and retried next poll."""
+        """Poll until `stop_event` is set; failed polls back off (see `next_poll_delay_s`)."""
         while not stop_event.is_set():
-            try:
-                self.run_once()
-            except StorageError as exc:
-                log.error("alert poll failed (retried in %.0fs): %s", self.settings.poll_interval_s, exc)
-            stop_event.wait(self.settings.poll_interval_s)
+            self.poll()
+            stop_event.wait(self.next_poll_delay_s())
 
     def close(self) -> None:
         """Close HTTP clients this worker opened."""

@@ -102,26 +102,34 @@ def serve_command(
     host: str = typer.Option(None, help="bind address (default from FINPULSE_INGEST_HTTP_HOST)"),
     port: int = typer.Option(None, help="port (default from FINPULSE_INGEST_HTTP_PORT)"),
 ) -> None:
-    """Serve `POST /v1/docs` (bearer token from FINPULSE_INGEST_API_TOKEN)."""
+    """Serve `POST /v1/docs` (bearer token from FINPULSE_INGEST_API_TOKEN), `/healthz` and `/readyz`."""
     import uvicorn
+    from kafka.errors import KafkaError
 
-    from ingest.http_api import create_app
+    from ingest.http_api import IngestConfigError, create_app
     from ingest.publisher import DocumentPublisher, ensure_topics
     from ingest.settings import IngestSettings
 
     settings, kafka = IngestSettings(), KafkaSettings()
-    if not settings.api_token.get_secret_value():
-        typer.echo("warning: FINPULSE_INGEST_API_TOKEN is empty, the endpoint accepts anyone", err=True)
-    ensure_topics(kafka)
     publisher = DocumentPublisher(kafka)
 
     def publish(docs) -> None:
         publisher.publish(docs)
-        publisher.flush()
+        publisher.flush(settings.publish_timeout_s)
 
     try:
-        uvicorn.run(
-            create_app(settings, publish), host=host or settings.http_host, port=port or settings.http_port
-        )
+        app = create_app(settings, publish, publisher.check)
+    except IngestConfigError as exc:
+        publisher.close()
+        typer.echo(f"ingest serve: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if settings.allow_anonymous and not settings.api_token.get_secret_value():
+        typer.echo("warning: development mode, the endpoint accepts anyone", err=True)
+    try:
+        ensure_topics(kafka)
+    except KafkaError as exc:  # serve anyway: /readyz says 503 and posts get 503 until the broker is back
+        typer.echo(f"warning: cannot create topics now ({exc}); starting unready", err=True)
+    try:
+        uvicorn.run(app, host=host or settings.http_host, port=port or settings.http_port)
     finally:
         publisher.close()

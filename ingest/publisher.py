@@ -73,8 +73,12 @@ class DocumentPublisher:
         self._producer.send(self.topic, key, value, None, None)
 
     def flush(self, timeout_s: float = 60.0) -> None:
-        """Block until every queued message is acknowledged by the broker."""
+        """Block until every queued message is acknowledged by the broker (PublishError after `timeout_s`)."""
         self._producer.flush(timeout_s)
+
+    def check(self, timeout_s: float = 5.0) -> str | None:
+        """Ask the broker for this topic's metadata: None when it answers within `timeout_s`, else why not."""
+        return self._producer.check(self.topic, timeout_s)
 
     def close(self) -> None:
         """Send what is still queued (best effort) and release the client."""
@@ -109,7 +113,15 @@ class _KafkaPythonProducer:
         self._producer.send(topic, key=key, value=value, timestamp_ms=timestamp_ms, headers=headers)
 
     def flush(self, timeout_s: float) -> None:
-        self._producer.flush(timeout=timeout_s)
+        from kafka.errors import KafkaTimeoutError
+
+        try:
+            self._producer.flush(timeout=timeout_s)
+        except KafkaTimeoutError as exc:
+            raise PublishError(f"messages still unacknowledged after {timeout_s:.0f}s") from exc
+
+    def check(self, topic: str, timeout_s: float) -> str | None:
+        return None if self._producer.bootstrap_connected() else "not connected to any broker"
 
     def close(self) -> None:
         self._producer.flush()
@@ -167,6 +179,15 @@ class _ConfluentProducer:
         if self._errors:
             errors, self._errors = self._errors, []
             raise PublishError(f"{len(errors)} messages refused by the broker, first: {errors[0]}")
+
+    def check(self, topic: str, timeout_s: float) -> str | None:
+        from confluent_kafka import KafkaException
+
+        try:
+            self._producer.list_topics(topic, timeout=timeout_s)
+        except KafkaException as exc:
+            return f"broker metadata request failed: {exc.args[0] if exc.args else exc}"
+        return None
 
     def close(self) -> None:
         self._producer.flush(60.0)

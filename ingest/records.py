@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from ingest.schema import Document, DocumentError, decode_document, make_doc_id, utc
+from ingest.schema import MAX_TICKERS, Document, DocumentError, decode_document, make_doc_id, utc
 from ingest.tickers import extract_tickers
 
 _ID_FIELDS = ("id", "native_id", "guid")
@@ -28,39 +28,78 @@ def _first(record: Mapping[str, Any], names: tuple[str, ...]) -> Any:
     return None
 
 
-def to_document(record: Mapping[str, Any], default_source: str, default_kind: str = "news") -> Document:
-    """Build a Document from a record with common field spellings; raise DocumentError if unusable."""
+def _scalar(name: str, value: Any) -> str:
+    """A text field: strings as they are, numbers spelled out (CSV and loose JSON), nothing else."""
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise DocumentError(f"{name}: expected a string, got {type(value).__name__}")
+    return str(value)
+
+
+def _tickers(value: Any) -> tuple[str, ...]:
+    if not value:
+        return ()
+    if isinstance(value, str):
+        value = value.replace(";", ",").split(",")
+    if not isinstance(value, list | tuple) or not all(isinstance(t, str) for t in value):
+        raise DocumentError(
+            f"tickers: expected a list of strings or a comma-separated string, got {value!r:.80}"
+        )
+    return tuple(t.strip().upper() for t in value if t.strip())
+
+
+def is_undated(record: Mapping[str, Any]) -> bool:
+    """True when the record carries no publication time (so `to_document` stamps it)."""
+    return _first(record, _TIME_FIELDS) is None
+
+
+def to_document(
+    record: Mapping[str, Any],
+    default_source: str,
+    default_kind: str = "news",
+    received_at: datetime | None = None,
+) -> Document:
+    """Build a Document from a record with common field spellings; raise DocumentError if unusable.
+
+    An undated record is stamped with `received_at` (default: now).
+    """
     if not isinstance(record, Mapping):
         raise DocumentError(f"expected an object, got {type(record).__name__}")
-    source = str(record.get("source") or default_source)
-    title = str(record.get("title") or "")
-    text = str(_first(record, _TEXT_FIELDS) or "")
+    source = _scalar("source", record.get("source")) or default_source
+    title = _scalar("title", record.get("title"))
+    text = _scalar("text", _first(record, _TEXT_FIELDS))
     published = _first(record, _TIME_FIELDS)
     try:
-        published_at = utc(published) if published is not None else datetime.now(UTC)
-    except (TypeError, ValueError) as exc:
-        raise DocumentError(f"published_at: cannot parse {published!r}") from exc
+        published_at = utc(published) if published is not None else received_at or datetime.now(UTC)
+    except ValueError as exc:
+        raise DocumentError(f"published_at: cannot parse {published!r:.80} ({exc})") from exc
     native_id = _first(record, _ID_FIELDS)
-    raw_tickers = record.get("tickers") or ()
-    if isinstance(raw_tickers, str):
-        raw_tickers = tuple(t for t in raw_tickers.replace(";", ",").split(",") if t.strip())
-    meta = dict(record.get("meta") or {})
-    meta.update({k: v for k, v in record.items() if k not in _KNOWN})
+    if native_id is not None:
+        native_id = _scalar("id", native_id)
+    meta = record.get("meta") or {}
+    if not isinstance(meta, Mapping):
+        raise DocumentError(f"meta: expected an object, got {type(meta).__name__}")
+    meta = {**meta, **{k: v for k, v in record.items() if k not in _KNOWN}}
+    explicit = _tickers(record.get("tickers"))
+    found = extract_tickers(f"{title} {text}", explicit)
+    # Symbols given by the source are kept (and checked); names found in the text fill up to the limit.
+    tickers = found[: max(len(explicit), MAX_TICKERS)]
     fields = {
-        "doc_id": record.get("doc_id")
-        or make_doc_id(source, native_id and str(native_id), f"{title}\n{text}"),
+        "doc_id": _scalar("doc_id", record.get("doc_id"))
+        or make_doc_id(source, native_id, f"{title}\n{text}"),
         "source": source,
-        "kind": record.get("kind") or default_kind,
+        "kind": _scalar("kind", record.get("kind")) or default_kind,
         "published_at": published_at,
         "title": title,
         "text": text,
-        "url": str(record.get("url") or record.get("link") or ""),
-        "lang": str(record.get("lang") or "en"),
-        "tickers": extract_tickers(f"{title} {text}", tuple(str(t).strip() for t in raw_tickers)),
+        "url": _scalar("url", record.get("url") or record.get("link")),
+        "lang": _scalar("lang", record.get("lang")) or "en",
+        "tickers": tickers,
         "meta": meta,
     }
     if record.get("story_id"):
-        fields["story_id"] = record["story_id"]
+        fields["story_id"] = _scalar("story_id", record["story_id"])
     return decode_document(fields)
 
 

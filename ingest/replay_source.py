@@ -20,20 +20,18 @@ The documents in range are then sorted by (published_at, doc_id), duplicates of 
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ingest.schema import RUN_ID_HEADER, Document, DocumentError, decode_document, utc
+from ingest.schema import RUN_ID_HEADER, RUN_ID_PATTERN, Document, DocumentError, decode_document, utc
 from ingest.topics import KafkaSettings
 
 if TYPE_CHECKING:
     from kafka import KafkaConsumer, TopicPartition
 
-RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 REPLAY_TOPIC_PREFIX = "finpulse.replay."
 
 

@@ -6,9 +6,10 @@ Dependency-free apart from pydantic so that every later stage can import it.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import unicodedata
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import orjson
@@ -18,9 +19,24 @@ SCHEMA_VERSION = 1
 MAX_TEXT_CHARS = 20_000
 # Kafka header that tags a document with a replay/backtest run; the stream app stores it as run_id.
 RUN_ID_HEADER = "finpulse-run-id"
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# What ClickHouse's DateTime holds; times outside are refused here, never clamped (chDB would clamp).
+DATETIME_MIN = datetime(1970, 1, 1, tzinfo=UTC)
+DATETIME_MAX = datetime(2106, 2, 7, 6, 28, 15, tzinfo=UTC)
+# How far ahead of this machine's clock a document's times may be: more is a clock or unit error.
+MAX_FUTURE_SKEW = timedelta(days=1)
+# A ticker symbol: upper-case letters and digits, with `.` or `-` for share classes and exchanges.
+TICKER_PATTERN = re.compile(r"^[A-Z0-9](?:[A-Z0-9.\-]{0,14})$")
+MAX_TICKERS = 32
+MAX_META_BYTES = 16_384
 
 __all__ = [
+    "DATETIME_MAX",
+    "DATETIME_MIN",
+    "MAX_FUTURE_SKEW",
+    "MAX_TICKERS",
     "RUN_ID_HEADER",
+    "RUN_ID_PATTERN",
     "SCHEMA_VERSION",
     "Document",
     "DocumentError",
@@ -40,18 +56,26 @@ class DocumentError(ValueError):
 def utc(value: datetime | str | int | float) -> datetime:
     """Parse ISO-8601 strings or epoch seconds into a timezone-aware UTC datetime.
 
-    Naive datetimes are taken to be UTC already.
+    Naive datetimes are taken to be UTC already. Anything else raises ValueError.
     """
+    if isinstance(value, bool) or not isinstance(value, datetime | str | int | float):
+        raise ValueError(f"expected an ISO-8601 string or epoch seconds, got {type(value).__name__}")
     if isinstance(value, int | float):
-        return datetime.fromtimestamp(float(value), tz=UTC)
+        if not math.isfinite(value):
+            raise ValueError(f"epoch seconds {value!r} is not a finite number")
+        try:
+            return datetime.fromtimestamp(float(value), tz=UTC)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise ValueError(f"epoch seconds {value!r} out of range") from exc
     if isinstance(value, str):
         text = value.strip()
-        if text.endswith("Z"):
+        if text.endswith(("Z", "z")):
             text = text[:-1] + "+00:00"
         value = datetime.fromisoformat(text)
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError as exc:  # e.g. 9999-12-31T23:59:59-01:00
+        raise ValueError(f"{value.isoformat()} is out of range") from exc
 
 
 def iso_utc(value: datetime) -> str:
@@ -109,6 +133,37 @@ class Document(BaseModel):
     @classmethod
     def _to_utc(cls, value: Any) -> datetime:
         return utc(value)
+
+    @field_validator("published_at", "ingested_at")
+    @classmethod
+    def _plausible_time(cls, value: datetime) -> datetime:
+        latest = min(datetime.now(UTC) + MAX_FUTURE_SKEW, DATETIME_MAX)
+        if not DATETIME_MIN <= value <= latest:
+            raise ValueError(
+                f"{iso_utc(value)} is outside [{iso_utc(DATETIME_MIN)}, now + {MAX_FUTURE_SKEW.days} day]"
+            )
+        return value
+
+    @field_validator("tickers")
+    @classmethod
+    def _symbols(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(value) > MAX_TICKERS:
+            raise ValueError(f"{len(value)} tickers, at most {MAX_TICKERS}")
+        for ticker in value:
+            if not TICKER_PATTERN.match(ticker):
+                raise ValueError(f"ticker {ticker[:40]!r} is not 1-15 of A-Z, 0-9, '.', '-'")
+        return value
+
+    @field_validator("meta")
+    @classmethod
+    def _serialisable_meta(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            size = len(orjson.dumps(value))
+        except orjson.JSONEncodeError as exc:  # e.g. nested deeper than orjson writes
+            raise ValueError(f"not serialisable as JSON: {exc}") from exc
+        if size > MAX_META_BYTES:
+            raise ValueError(f"{size} bytes of JSON, at most {MAX_META_BYTES}")
+        return value
 
     @field_validator("schema_version")
     @classmethod

@@ -7,6 +7,8 @@ written once runs on ClickHouse 18.16, current ClickHouse and chDB.
 
 from __future__ import annotations
 
+import re
+import struct
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
@@ -20,7 +22,41 @@ _ESCAPES = str.maketrans({"\\": "\\\\", "'": "\\'", "\n": "\\n", "\t": "\\t", "\
 
 
 class StorageError(RuntimeError):
-    """ClickHouse refused or could not be reached."""
+    """ClickHouse refused or could not be reached.
+
+    `transient` is True when trying again may succeed (connection, timeout, server overload), False
+    when the same statement will fail again (the data or the SQL is wrong): a writer splits a
+    permanently failing batch to find and dead-letter the offending rows.
+    """
+
+    def __init__(self, message: str, transient: bool = True, code: int | None = None) -> None:
+        super().__init__(message)
+        self.transient = transient
+        self.code = code
+
+
+# ClickHouse error codes that the same statement would hit again: bad values, types, SQL or schema.
+PERMANENT_CODES = frozenset({
+    6, 16, 26, 27, 36, 38, 41, 43, 44, 47, 53, 60, 62, 69, 70, 72, 81, 117, 131, 321, 349, 365,
+})  # fmt: skip
+# Raised by clickhouse-driver while serialising a row it cannot encode (so never sent).
+_ENCODING_ERRORS = (ValueError, TypeError, AttributeError, OverflowError, struct.error)
+_CODE = re.compile(r"Code: (\d+)")
+
+
+def _error_code(exc: BaseException) -> int | None:
+    code = getattr(exc, "code", None)
+    if isinstance(code, int):
+        return code
+    found = _CODE.search(str(exc))
+    return int(found.group(1)) if found else None
+
+
+def classify_error(exc: BaseException, prefix: str) -> StorageError:
+    """Wrap a driver or chDB exception in a StorageError that says whether a retry may help."""
+    code = _error_code(exc)
+    permanent = code in PERMANENT_CODES or (code is None and isinstance(exc, _ENCODING_ERRORS))
+    return StorageError(f"{prefix}: {_first_lines(exc)}", transient=not permanent, code=code)
 
 
 def quote(value: Any) -> str:
@@ -105,9 +141,9 @@ class ServerClient:
         try:
             with self._lock:
                 return self._client.execute(sql, data) if data is not None else self._client.execute(sql)
-        except (DriverError, OSError, EOFError) as exc:
+        except (DriverError, OSError, EOFError, *_ENCODING_ERRORS) as exc:
             self._client.disconnect()
-            raise StorageError(f"ClickHouse server error: {_first_lines(exc)}") from exc
+            raise classify_error(exc, "ClickHouse server error") from exc
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple]:
         return self._execute(render(sql, params))
@@ -159,7 +195,7 @@ class EmbeddedClient:
             with self._lock:
                 return self._session.query(sql, fmt)
         except Exception as exc:
-            raise StorageError(f"chDB error: {_first_lines(exc)}") from exc
+            raise classify_error(exc, "chDB error") from exc
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple]:
         result = self._run(render(sql, params))

@@ -4,8 +4,9 @@ Lifecycle: `BatchProcessor(classifier, writer, ...)` -> `process(messages)` per 
 two halves `prepare(messages)` (decode + classify) then `store(prepared)` so that the agent can
 classify batch k+1 while batch k is inserted (blocking calls; the agent runs them in worker threads)
 -> `close()`.
-A batch is either fully stored (then the caller may acknowledge it) or `process` raises
-`StorageUnavailable` (then the caller must stop without acknowledging).
+A batch is either fully handled - every message stored or dead-lettered with its reason, including
+documents that ClickHouse refuses (see `storage.writer`) - and then the caller may acknowledge it,
+or `process` raises `StorageUnavailable` (then the caller must stop without acknowledging).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ingest.schema import RUN_ID_HEADER, Document, DocumentError, decode_document
+from ingest.schema import RUN_ID_HEADER, RUN_ID_PATTERN, Document, DocumentError, decode_document
 from models.base import Classifier, Prediction
 from storage.writer import BatchWriter, ClassifiedBatch, DeadLetter
 
@@ -43,6 +44,7 @@ class PreparedBatch:
     """A decoded and classified micro-batch, not stored yet."""
 
     by_run: dict[str, list[Document]] = field(default_factory=dict)
+    origins: dict[str, list[RawMessage]] = field(default_factory=dict)  # the message of each document
     predictions: list[Prediction] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     decode_ms: float = 0.0
@@ -87,13 +89,14 @@ class BatchProcessor:
                 if message.value is None:
                     raise DocumentError("empty message value")
                 run_id = message.header(RUN_ID_HEADER) or self._run_id
-                prepared.by_run.setdefault(run_id, []).append(decode_document(message.value))
+                if not RUN_ID_PATTERN.match(run_id):
+                    raise DocumentError(f"header {RUN_ID_HEADER} {run_id[:80]!r} is not a valid run id")
+                doc = decode_document(message.value)
             except DocumentError as exc:
-                prepared.dead_letters.append(
-                    DeadLetter(
-                        message.topic, message.partition, message.offset, str(exc), message.value or b""
-                    )
-                )
+                prepared.dead_letters.append(_dead_letter(message, str(exc)))
+                continue
+            prepared.by_run.setdefault(run_id, []).append(doc)
+            prepared.origins.setdefault(run_id, []).append(message)
         prepared.decode_ms = (time.perf_counter() - started) * 1000
         docs = [doc for run_docs in prepared.by_run.values() for doc in run_docs]
         infer_started = time.perf_counter()
@@ -103,14 +106,14 @@ class BatchProcessor:
 
     def store(self, prepared: PreparedBatch) -> BatchResult:
         """Write a prepared batch (rows, batch metrics, dead letters); raises StorageUnavailable."""
-        result = BatchResult(dead_letters=prepared.dead_letters)
+        dead_letters = list(prepared.dead_letters)
         stored = prepared.size
         insert_ms = 0.0
         position = 0
         for run_id, run_docs in prepared.by_run.items():
             run_predictions = prepared.predictions[position : position + len(run_docs)]
             position += len(run_docs)
-            insert_ms += self._writer.write(
+            written = self._writer.write(
                 ClassifiedBatch(
                     run_id=run_id,
                     documents=run_docs,
@@ -121,18 +124,21 @@ class BatchProcessor:
                     archive=run_id == "live",
                     invalid=len(prepared.dead_letters),
                     decode_ms=prepared.decode_ms,
-                    inference_ms=prepared.inference_ms * len(run_docs) / stored,
+                    inference_ms=prepared.inference_ms * len(run_docs) / prepared.size,
                 )
             )
-        if prepared.dead_letters:
-            self._writer.write_dead_letters(prepared.dead_letters)
-        result.stored = stored
-        result.timings_ms = {
-            "decode": prepared.decode_ms,
-            "infer": prepared.inference_ms,
-            "insert": insert_ms,
-        }
-        return result
+            insert_ms += written.insert_ms
+            origins = prepared.origins[run_id]
+            dead_letters += [_dead_letter(origins[i], reason) for i, reason in written.rejected.items()]
+            stored -= len(written.rejected)
+        if dead_letters:
+            self._writer.write_dead_letters(dead_letters)
+        timings = {"decode": prepared.decode_ms, "infer": prepared.inference_ms, "insert": insert_ms}
+        return BatchResult(stored=stored, dead_letters=dead_letters, timings_ms=timings)
 
     def close(self) -> None:
         self._classifier.close()
+
+
+def _dead_letter(message: RawMessage, reason: str) -> DeadLetter:
+    return DeadLetter(message.topic, message.partition, message.offset, reason, message.value or b"")

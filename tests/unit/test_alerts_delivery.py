@@ -11,13 +11,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from alerts.delivery import Attempt, RetryPolicy, WebhookSender, retry_after_seconds, sign, verify_signature
+from alerts.delivery import (
+    Attempt,
+    RetryPolicy,
+    WebhookSender,
+    retry_after_seconds,
+    signature_header,
+    verify_signature,
+)
 from alerts.grafana import GrafanaAnnotator, annotation_tag
 from alerts.receiver import ReceivedRequest, WebhookReceiver
 from alerts.settings import AlertSettings, WebhookEndpoint
 
 SECRET = "s3cret"
-BODY = b'{"alert_id":"abc","state":"firing"}'
+BODY = b'{"alert_id":"abc","idempotency_key":"abc:firing","state":"firing"}'
 
 
 @pytest.fixture
@@ -28,10 +35,12 @@ def receiver() -> Iterator[WebhookReceiver]:
     server.stop()
 
 
-def _send(receiver: WebhookReceiver, policy: RetryPolicy, timeout_s: float = 2.0) -> tuple[str, list, list]:
+def _send(
+    receiver: WebhookReceiver, policy: RetryPolicy, timeout_s: float = 2.0, **secrets: str
+) -> tuple[str, list, list]:
     attempts: list[Attempt] = []
     pauses: list[float] = []
-    endpoint = WebhookEndpoint(url=receiver.url, secret=SECRET, timeout_s=timeout_s)
+    endpoint = WebhookEndpoint(url=receiver.url, timeout_s=timeout_s, **{"secret": SECRET, **secrets})
     with httpx.Client() as http:
         outcome = WebhookSender(http, policy, sleep=pauses.append, rng=lambda: 1.0).send(
             endpoint, BODY, "abc:firing", on_attempt=attempts.append
@@ -48,7 +57,10 @@ def test_signature_verifies_at_the_receiver(receiver: WebhookReceiver) -> None:
     assert verify_signature(SECRET, ts, BODY, sig)
     assert not verify_signature(SECRET, ts, BODY + b" ", sig)
     assert not verify_signature("other", ts, BODY, sig)
-    assert not verify_signature(SECRET, str(int(ts) - 3600), BODY, sign(SECRET, str(int(ts) - 3600), BODY))
+    old = str(int(ts) - 3600)
+    assert not verify_signature(SECRET, old, BODY, signature_header([SECRET], old, BODY))
+    assert sig.startswith("v1=")
+    assert not verify_signature(SECRET, ts, BODY, sig.removeprefix("v1="))  # the scheme is required
 
 
 def test_wrong_secret_is_refused_and_not_retried(receiver: WebhookReceiver) -> None:
@@ -186,3 +198,27 @@ def test_cli_test_webhook_sends_a_signed_sample(receiver: WebhookReceiver) -> No
     assert body["rule"] == "test-webhook" and body["state"] == "firing"
     refused = CliRunner().invoke(app, ["test-webhook", receiver.url, "--secret", "wrong"])
     assert refused.exit_code == 1 and "HTTP 401" in refused.output
+
+
+def test_replayed_capture_with_a_new_idempotency_header_is_a_duplicate(receiver: WebhookReceiver) -> None:
+    _send(receiver, RetryPolicy())
+    (captured,) = receiver.requests
+    replayed = {k: v for k, v in captured.headers.items() if k not in ("host", "content-length")}
+    replayed["idempotency-key"] = "attacker-chosen"
+    response = httpx.post(receiver.url, content=captured.body, headers=replayed)
+    assert response.status_code == 200  # the signature is still valid inside the window...
+    assert list(receiver.accepted) == ["abc:firing"] and receiver.duplicates == 1  # ...but it is not new
+
+
+def test_rotation_signs_with_both_secrets_and_receivers_accept_either(receiver: WebhookReceiver) -> None:
+    receiver.secret = "new-secret"  # the receiver switched first
+    outcome, _, _ = _send(receiver, RetryPolicy(max_attempts=1), secret="new-secret", previous_secret=SECRET)
+    assert outcome == "delivered"
+    receiver.secret = SECRET  # a receiver still on the old secret
+    outcome, _, _ = _send(receiver, RetryPolicy(max_attempts=1), secret="new-secret", previous_secret=SECRET)
+    assert outcome == "delivered"
+    header = receiver.requests[-1].headers["x-finpulse-signature"]
+    assert header.count("v1=") == 2
+    ts = receiver.requests[-1].headers["x-finpulse-timestamp"]
+    assert verify_signature(["other", SECRET], ts, BODY, header)  # a receiver holding two secrets
+    assert not verify_signature(["other", "third"], ts, BODY, header)

@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from alerts.detector import AlertEvent, DetectorState, alert_id, detect
+from alerts.detector import AlertEvent, DetectorState, alert_id, detect, parse_state_key
 from alerts.rules import Rule, RuleSet, load_rules
 from ingest.schema import make_story_id, utc
 from storage.queries import BucketStats
@@ -239,3 +239,43 @@ def test_shipped_rules_catch_the_demo_bursts_and_nothing_else() -> None:
     during = [e for e in firing if any(s <= e.window_end and e.window_start < t + timedelta(minutes=8)
                                        for *_, s, t in planted)]  # fmt: skip
     assert during == firing, "an alert fired outside the planted bursts"
+
+
+def _ticker_rules() -> RuleSet:
+    return RuleSet(rules=(RULES.rules[0].model_copy(update={"name": "t", "key_kind": "ticker"}),))
+
+
+def test_keys_holding_any_character_survive_state_round_trips() -> None:
+    rules = _ticker_rules()
+    odd = ("A\x1fB", "ticker\x1fX", '["x"]', "", "é\n")
+    series = [
+        BucketStats("ticker", key, T0 + timedelta(minutes=m), 40, 4, 40, 0.0)
+        for key in odd
+        for m in range(20)
+    ]
+    state = None
+    for minute in (10, 20, 30):
+        result = detect(series, rules, state, T0 + timedelta(minutes=minute))
+        state = DetectorState.from_json(orjson.loads(orjson.dumps(result.state.to_json())))
+    assert {parse_state_key(name)[2] for name in state.keys} == set(odd)
+
+
+def test_a_failing_key_is_isolated_and_the_others_go_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    import alerts.detector as detector
+
+    judge = detector._KeyRun._judge
+
+    def fragile(self, ks, start, volume, negative):
+        if self.key == "BAD":
+            raise ZeroDivisionError("boom")
+        return judge(self, ks, start, volume, negative)
+
+    monkeypatch.setattr(detector._KeyRun, "_judge", fragile)
+    series = [
+        BucketStats("ticker", k, T0 + timedelta(minutes=m), 40, 4, 40, 0.0)
+        for k in ("BAD", "OK")
+        for m in range(5)
+    ]
+    result = detect(series, _ticker_rules(), None, T0 + timedelta(minutes=5))
+    assert list(result.failed) == [("t", "ticker", "BAD")] and "boom" in result.failed[("t", "ticker", "BAD")]
+    assert [parse_state_key(n)[2] for n in result.state.keys] == ["OK"]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 
 from ingest.records import read_records, to_document
-from ingest.schema import Document, DocumentError, decode_document, make_doc_id, make_story_id
+from ingest.schema import MAX_TICKERS, Document, DocumentError, decode_document, make_doc_id, make_story_id
 from ingest.tickers import extract_tickers
 
 
@@ -95,3 +96,50 @@ def test_document_is_immutable() -> None:
     doc = Document(doc_id="a", source="s", published_at="2026-01-01T00:00:00Z", title="t")
     with pytest.raises(Exception):  # noqa: B017 - pydantic raises its own frozen error
         doc.title = "changed"
+
+
+@pytest.mark.parametrize("when", ["2200-01-01T00:00:00Z", "1900-01-01T00:00:00Z", 1e12, -1])
+def test_times_clickhouse_cannot_hold_or_far_in_the_future_are_rejected(when) -> None:
+    record = {"id": "1", "title": "x", "published_at": when}
+    with pytest.raises(DocumentError, match="published_at"):
+        to_document(record, "s")
+    raw = {"doc_id": "a", "source": "s", "title": "x", "published_at": when}
+    with pytest.raises(DocumentError, match="published_at"):
+        decode_document(orjson.dumps(raw))
+
+
+@pytest.mark.parametrize("ticker", ["A\x1fB", "AAPL US", "$AAPL", "X" * 16, "", "aapl\n"])
+def test_tickers_outside_the_symbol_pattern_are_rejected(ticker: str) -> None:
+    raw = {"doc_id": "a", "source": "s", "title": "x", "published_at": "2026-11-02T13:00:00Z"}
+    with pytest.raises(DocumentError, match="tickers"):
+        decode_document(orjson.dumps({**raw, "tickers": [ticker]}))
+    with pytest.raises(DocumentError, match="tickers"):
+        decode_document(orjson.dumps({**raw, "tickers": [f"T{i}" for i in range(MAX_TICKERS + 1)]}))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("published_at", {}),
+        ("published_at", [1]),
+        ("published_at", 1e20),
+        ("published_at", True),
+        ("tickers", 5),
+        ("tickers", [1, 2]),
+        ("meta", "x"),
+        ("meta", [1]),
+        ("title", {"a": 1}),
+        ("id", [1]),
+    ],
+)
+def test_every_malformed_field_is_a_document_error_naming_it(field: str, value) -> None:
+    with pytest.raises(DocumentError, match=field if field != "id" else "id"):
+        to_document({"id": "1", "title": "x", "published_at": "2026-11-02T13:00:00Z", field: value}, "s")
+
+
+def test_meta_nested_deeper_than_json_writes_is_rejected() -> None:
+    deep: dict = {}
+    for _ in range(300):
+        deep = {"a": deep}
+    with pytest.raises(DocumentError, match="meta"):
+        to_document({"id": "1", "title": "x", "meta": deep}, "s")

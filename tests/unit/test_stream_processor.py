@@ -8,7 +8,7 @@ import pytest
 
 from ingest.records import to_document
 from models.base import Prediction
-from storage.writer import ClassifiedBatch, DeadLetter, StorageUnavailable
+from storage.writer import ClassifiedBatch, DeadLetter, StorageUnavailable, WriteResult
 from stream_app.processor import RUN_ID_HEADER, BatchProcessor, RawMessage
 
 
@@ -37,16 +37,22 @@ class KeywordModel:
 
 
 class MemoryWriter:
-    def __init__(self, fail: bool = False) -> None:
+    def __init__(self, fail: bool = False, refuse: str = "") -> None:
         self.batches: list[ClassifiedBatch] = []
         self.dead: list[DeadLetter] = []
         self.fail = fail
+        self.refuse = refuse  # titles containing this are refused as ClickHouse refuses a bad row
 
-    def write(self, batch: ClassifiedBatch) -> float:
+    def write(self, batch: ClassifiedBatch) -> WriteResult:
         if self.fail:
             raise StorageUnavailable("down")
         self.batches.append(batch)
-        return 1.0
+        refused = {
+            i: "storage rejected: test"
+            for i, d in enumerate(batch.documents)
+            if self.refuse and self.refuse in d.title
+        }
+        return WriteResult(1.0, refused)
 
     def write_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         self.dead.extend(letters)
@@ -87,3 +93,18 @@ def test_replayed_messages_keep_their_run_id_and_skip_the_archive() -> None:
 def test_storage_failure_propagates_so_the_batch_is_not_acknowledged() -> None:
     with pytest.raises(StorageUnavailable):
         BatchProcessor(KeywordModel(), MemoryWriter(fail=True)).process([_message(0, "a")])
+
+
+def test_rows_refused_by_storage_become_dead_letters_and_the_rest_is_stored() -> None:
+    writer = MemoryWriter(refuse="poison")
+    messages = [_message(0, "a"), _message(1, "poison row"), _message(2, "b", run_id="replay-7")]
+    result = BatchProcessor(KeywordModel(), writer).process(messages)
+    assert result.stored == 2
+    assert [(d.offset, d.reason) for d in result.dead_letters] == [(1, "storage rejected: test")]
+    assert result.dead_letters[0].payload == messages[1].value and writer.dead == result.dead_letters
+
+
+def test_a_malformed_run_id_header_is_a_dead_letter() -> None:
+    writer = MemoryWriter()
+    result = BatchProcessor(KeywordModel(), writer).process([_message(0, "a", run_id="bad id\x1f")])
+    assert result.stored == 0 and "not a valid run id" in result.dead_letters[0].reason
