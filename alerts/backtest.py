@@ -74,24 +74,30 @@ def load_events(path: Path) -> list[LabelledEvent]:
         handle = path.open(newline="", encoding="utf-8")
     except OSError as exc:
         raise BacktestError(f"{path}: cannot read events file: {exc.strerror or exc}") from exc
-    events = []
     with handle:
-        reader = csv.DictReader(handle)
-        if not reader.fieldnames or not {"key", "start", "end"} <= set(reader.fieldnames):
-            raise BacktestError(f"{path}: the header must have key,start,end")
-        for line, row in enumerate(reader, start=2):
-            kind, _, name = (row["key"] or "").partition(":")
-            if kind not in KEY_KINDS or not name:
-                raise BacktestError(
-                    f"{path}:{line}: key {row['key']!r} is not kind:name ({'|'.join(KEY_KINDS)})"
-                )
-            try:
-                start, end = utc(row["start"]), utc(row["end"])
-            except (TypeError, ValueError) as exc:
-                raise BacktestError(f"{path}:{line}: bad time: {exc}") from exc
-            if end <= start:
-                raise BacktestError(f"{path}:{line}: end must be after start")
-            events.append(LabelledEvent(kind, name, start, end))
+        try:
+            return _read_events(path, csv.DictReader(handle))
+        except UnicodeDecodeError as exc:
+            raise BacktestError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+
+
+def _read_events(path: Path, reader: csv.DictReader) -> list[LabelledEvent]:
+    events = []
+    if not reader.fieldnames or not {"key", "start", "end"} <= set(reader.fieldnames):
+        raise BacktestError(f"{path}: the header must have key,start,end")
+    for line, row in enumerate(reader, start=2):
+        if None in (row["key"], row["start"], row["end"]):
+            raise BacktestError(f"{path}:{line}: a column is missing (expected key,start,end)")
+        kind, _, name = (row["key"] or "").partition(":")
+        if kind not in KEY_KINDS or not name:
+            raise BacktestError(f"{path}:{line}: key {row['key']!r} is not kind:name ({'|'.join(KEY_KINDS)})")
+        try:
+            start, end = utc(row["start"]), utc(row["end"])
+        except (TypeError, ValueError) as exc:
+            raise BacktestError(f"{path}:{line}: bad time: {exc}") from exc
+        if end <= start:
+            raise BacktestError(f"{path}:{line}: end must be after start")
+        events.append(LabelledEvent(kind, name, start, end))
     return events
 
 
@@ -159,6 +165,8 @@ def read_input(path: Path, default_source: str = "input") -> tuple[list[Document
                 docs.append(to_document(record, default_source=default_source))
             except DocumentError as exc:
                 problems.append(f"{path}:{number}: {exc}")
+    except UnicodeDecodeError as exc:
+        raise BacktestError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     except (OSError, DocumentError) as exc:
         raise BacktestError(f"{path}: {exc}") from exc
     return docs, problems

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -62,22 +63,27 @@ def backtest_command(
     """Run the live detector over a run's or a file's history and score it against labelled events."""
     from alerts.backtest import BacktestError, backtest, load_events, parse_grid, write_report
     from alerts.rules import RulesError, load_rules
+    from ingest.replay_source import ReplayError, parse_time
+    from storage.client import StorageError
 
     if (run_id is None) == (input_path is None):
         raise typer.BadParameter("give exactly one of --run-id and --input")
     if labels and (input_path is None or model is not None):
         raise typer.BadParameter("--labels goes with --input and replaces --model")
+    if (from_ or to) and run_id is None:
+        raise typer.BadParameter("--from and --to go with --run-id")
     started = time.monotonic()
     try:
+        start, end = (parse_time(value) if value else None for value in (from_, to))
         rules = load_rules(rules_path)
         labelled = load_events(events_path) if events_path else []
         grid_spec = parse_grid([*(grid or ()), *(more_grid or ())])
         if run_id is not None:
-            series, info = _run_series(run_id, rules, from_, to)
+            series, info = _run_series(run_id, rules, start, end)
         else:
             series, info = _input_series(input_path, rules, model, labels)
         result = backtest(series, rules, labelled, grid_spec)
-    except (BacktestError, RulesError) as exc:
+    except (BacktestError, RulesError, ReplayError, StorageError) as exc:
         typer.echo(f"backtest: {exc}", err=True)
         raise typer.Exit(2) from exc
     info["rules"] = str(rules_path or "alerts/rules.yaml (shipped)")
@@ -110,17 +116,14 @@ def backtest_command(
         typer.echo(f"report: {report / 'report.html'}")
 
 
-def _run_series(run_id: str, rules, from_: str | None, to: str | None):
+def _run_series(run_id: str, rules, start: datetime | None, end: datetime | None):
     from alerts.backtest import run_series
-    from ingest.replay_source import parse_time
     from storage.client import connect
     from storage.settings import ClickHouseSettings
 
     clickhouse = ClickHouseSettings()
     client = connect(clickhouse)
     try:
-        start = parse_time(from_) if from_ else None
-        end = parse_time(to) if to else None
         series = run_series(client, run_id, rules, start, end)
     finally:
         client.close()

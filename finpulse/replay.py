@@ -258,7 +258,11 @@ def replay_command(
     ),
 ) -> None:
     """Replay a time range of history under a run id (settings from FINPULSE_* variables)."""
+    from kafka.errors import KafkaError
+
+    from ingest.publisher import PublishError
     from models.settings import ModelSettings
+    from storage.client import StorageError
     from storage.settings import ClickHouseSettings
     from stream_app.settings import StreamSettings
 
@@ -286,6 +290,12 @@ def replay_command(
             )  # fmt: skip
     except ReplayError as exc:
         typer.echo(f"replay: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    except (KafkaError, PublishError) as exc:
+        typer.echo(f"replay: Kafka at {kafka.bootstrap} unavailable: {type(exc).__name__}: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    except StorageError as exc:
+        typer.echo(f"replay: ClickHouse unavailable: {exc}", err=True)
         raise typer.Exit(2) from exc
     typer.echo(
         f"replayed {result.published} of {result.selected} documents "

@@ -19,7 +19,13 @@ def ensure_topics(settings: KafkaSettings, extra: Iterable[str] = ()) -> None:
     from kafka.admin import KafkaAdminClient, NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="finpulse-admin")
+    timeout_ms = int(settings.admin_timeout_s * 1000)
+    timeouts = {"request_timeout_ms": timeout_ms}
+    if "bootstrap_timeout_ms" in KafkaAdminClient.DEFAULT_CONFIG:  # kafka-python 3; 2.x gives up sooner
+        timeouts["bootstrap_timeout_ms"] = timeout_ms
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers, client_id="finpulse-admin", **timeouts
+    )
     try:
         existing = set(admin.list_topics())
         wanted = [settings.raw_topic, settings.dlq_topic, *extra]

@@ -24,6 +24,8 @@ class KafkaSettings(BaseSettings):
     session_timeout_s: float = 10.0
     heartbeat_interval_s: float = 3.0
     rebalance_timeout_s: float = 10.0
+    # How long topic administration waits for the broker (an unreachable broker fails after this).
+    admin_timeout_s: float = 10.0
     producer_linger_ms: int = 5
     producer_batch_bytes: int = 256 * 1024
     compression: str | None = "lz4"

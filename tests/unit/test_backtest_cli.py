@@ -49,3 +49,39 @@ def test_backtest_needs_exactly_one_history_and_valid_files(tmp_path: Path) -> N
     assert result.exit_code == 2 and "invalid alert rules" in result.output
     result = _invoke(backtest_command, ["--input", feed, "--labels", "--grid", "z"])
     assert result.exit_code == 2 and "expected name=v1,v2" in result.output
+
+
+def _one_clear_line(result) -> str:
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+    return result.output
+
+
+def test_backtest_answers_bad_times_and_files_with_one_line_and_code_2(tmp_path: Path) -> None:
+    feed = str(SAMPLES / "demo_feed.jsonl")
+    out = _one_clear_line(_invoke(backtest_command, ["--run-id", "live", "--from", "garbage"]))
+    assert "not an ISO-8601 time: 'garbage'" in out
+    events = tmp_path / "events.csv"
+    events.write_text("key,start,end\ntopic:earnings,2026-11-02T13:00Z\n")
+    out = _one_clear_line(_invoke(backtest_command, ["--input", feed, "--labels", "--events", str(events)]))
+    assert "events.csv:2: a column is missing" in out
+    events.write_bytes(b"key,start,end\ntopic:caf\xe9,2026-11-02T13:00Z,2026-11-02T14:00Z\n")
+    out = _one_clear_line(_invoke(backtest_command, ["--input", feed, "--labels", "--events", str(events)]))
+    assert "not UTF-8" in out
+    latin = tmp_path / "input.csv"
+    latin.write_bytes(b"id,title,published_at\n1,Caf\xe9 chain sinks,2026-11-02T13:00:00Z\n")
+    out = _one_clear_line(_invoke(backtest_command, ["--input", str(latin), "--labels"]))
+    assert "input.csv: not UTF-8" in out
+
+
+def test_replay_with_the_broker_down_is_one_line_and_code_2(tmp_path: Path, monkeypatch) -> None:
+    from finpulse.local_services import free_port
+
+    monkeypatch.setenv("FINPULSE_KAFKA_BOOTSTRAP", f"127.0.0.1:{free_port()}")
+    monkeypatch.setenv("FINPULSE_KAFKA_ADMIN_TIMEOUT_S", "1")
+    monkeypatch.setenv("FINPULSE_CLICKHOUSE_MODE", "embedded")
+    monkeypatch.setenv("FINPULSE_CLICKHOUSE_EMBEDDED_PATH", str(tmp_path / "chdb"))
+    args = ["--from", "2026-11-02T13:00Z", "--to", "2026-11-02T14:00Z", "--run-id", "r1", "--no-worker"]
+    out = _one_clear_line(_invoke(replay_command, args))
+    assert "Kafka at 127.0.0.1:" in out and "unavailable" in out

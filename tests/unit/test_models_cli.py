@@ -107,3 +107,25 @@ def test_build_engine_explains_missing_tensorrt(tiny_model_dir: Path) -> None:
     result = runner.invoke(app, ["build-engine", "--model-dir", str(tiny_model_dir)])
     assert result.exit_code == 2
     assert "tensorrt" in result.output
+
+
+def test_classify_skips_hostile_lines_with_their_numbers_and_keeps_the_rest(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    src = tmp_path / "in.jsonl"
+    deep = "[" * 2_000 + "]" * 2_000
+    src.write_bytes(
+        b'{"id": "a", "text": "Shares soar"}\n'
+        + b'{"id": "s", "text": "\\ud800"}\n'  # a lone surrogate, as JSON escapes it
+        + b'{"id": "u", "text": "caf\xe9"}\n'  # Latin-1, not UTF-8
+        + f'{{"id": "d", "text": "x", "n": {deep}}}\n'.encode()
+        + b'{"id": "t", "text": 5}\n'
+        + b'{"id": "b", "text": "Bank fined"}\n'
+    )
+    out = tmp_path / "out.jsonl"
+    args = ["classify", str(src), "-o", str(out), "--model-dir", str(tiny_model_dir), "--backend", "onnx"]
+    result = runner.invoke(_classify_app(), args)
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == ["a", "b"]
+    for number in (2, 3, 4, 5):
+        assert f"line {number}: skipped" in result.stderr
