@@ -212,9 +212,12 @@ class EmbeddedClient:
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
             return
-        lines = b"\n".join(
-            orjson.dumps({c: _json_value(v) for c, v in zip(columns, row, strict=True)}) for row in rows
-        )
+        try:
+            lines = b"\n".join(
+                orjson.dumps({c: _json_value(v) for c, v in zip(columns, row, strict=True)}) for row in rows
+            )
+        except _ENCODING_ERRORS as exc:  # e.g. a lone surrogate: refused like the server driver does
+            raise classify_error(exc, "chDB error") from exc
         self._run(
             f"INSERT INTO {table} ({', '.join(columns)}) FORMAT JSONEachRow\n" + lines.decode(),
             "TabSeparated",

@@ -94,3 +94,53 @@ def test_unreachable_server_raises_after_bounded_retries() -> None:
     with pytest.raises(StorageUnavailable, match="failed 3 times"):
         writer.write(_batch(2))
     assert len(pauses) == 2
+
+
+def _poisoned(n: int = 20) -> tuple[ClassifiedBatch, dict[int, str]]:
+    """A batch with documents ClickHouse cannot hold, built past the Document checks (as old data,
+    another producer or a future bug could): index -> what the rejection reason must mention."""
+    batch = _batch(n)
+    docs = list(batch.documents)
+    docs[3] = docs[3].model_copy(update={"published_at": datetime(2200, 1, 1, tzinfo=UTC)})
+    docs[8] = docs[8].model_copy(update={"published_at": datetime(1900, 1, 1, tzinfo=UTC)})
+    docs[13] = docs[13].model_copy(update={"title": "bad \ud800 surrogate"})
+    batch.documents = docs
+    return batch, {3: "published_at", 8: "published_at", 13: "storage rejected"}
+
+
+@pytest.mark.parametrize("mode", ["server", "embedded"])
+def test_poison_rows_are_rejected_with_reasons_and_the_rest_stored(
+    mode: str, clickhouse_settings: ClickHouseSettings, tmp_path: Path
+) -> None:
+    settings = clickhouse_settings
+    if mode == "embedded":
+        settings = ClickHouseSettings(mode="embedded", embedded_path=tmp_path / "chdb", insert_backoff_s=0.01)
+    client = connect(settings)
+    try:
+        migrate(client)
+        batch, expected = _poisoned()
+        result = BatchWriter(client, settings).write(batch)
+        assert sorted(result.rejected) == sorted(expected)
+        assert all(expected[i] in reason for i, reason in result.rejected.items())
+        assert document_count(client, "live") == (17, 17)
+        # nothing clamped into range: every stored time is one of the batch's own
+        times = {r[0] for r in client.query(f"SELECT DISTINCT published_at FROM {client.database}.documents")}
+        assert {t.replace(tzinfo=UTC) for t in times} <= {d.published_at for d in batch.documents}
+        (metrics,) = client.query(f"SELECT batch_size, invalid FROM {client.database}.pipeline_batches")
+        assert metrics == (17, 3)
+    finally:
+        client.close()
+
+
+def test_archive_replays_older_than_49_days_store_a_saturated_latency(
+    ch_client: ClickHouseClient, clickhouse_settings: ClickHouseSettings
+) -> None:
+    batch = _batch(4)
+    old = datetime.now(UTC) - timedelta(days=60)
+    batch.documents = [d.model_copy(update={"ingested_at": old}) for d in batch.documents]
+    result = BatchWriter(ch_client, clickhouse_settings).write(batch)
+    assert result.rejected == {}
+    latencies = ch_client.query(
+        f"SELECT DISTINCT pipeline_latency_ms FROM {ch_client.database}.classifications"
+    )
+    assert latencies == [(2**32 - 1,)]
