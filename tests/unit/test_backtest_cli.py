@@ -76,7 +76,7 @@ def test_backtest_answers_bad_times_and_files_with_one_line_and_code_2(tmp_path:
 
 
 def test_replay_with_the_broker_down_is_one_line_and_code_2(tmp_path: Path, monkeypatch) -> None:
-    from finpulse.local_services import free_port
+    from devstack.services import free_port
 
     monkeypatch.setenv("FINPULSE_KAFKA_BOOTSTRAP", f"127.0.0.1:{free_port()}")
     monkeypatch.setenv("FINPULSE_KAFKA_ADMIN_TIMEOUT_S", "1")
