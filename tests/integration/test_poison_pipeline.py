@@ -93,10 +93,8 @@ def test_poison_mid_stream_is_dead_lettered_and_every_valid_document_stored_once
             m.key.decode(): dict(m.headers)[REASON_HEADER].decode() for m in _messages(kafka, kafka.dlq_topic)
         }
         assert len(reasons) == 6
-        kinds = sorted(
-            reason.split(":")[1 if reason.startswith("invalid") else 0] for reason in reasons.values()
-        )
-        assert kinds == ["not JSON", "not JSON", " published_at", " tickers", " tickers", " tickers"]
+        kinds = sorted(r.split(": ")[1 if r.startswith("invalid") else 0] for r in reasons.values())
+        assert kinds == ["not JSON", "not JSON", "published_at", "tickers", "tickers", "tickers"]
         assert ch_client.query(f"SELECT count() FROM {ch_client.database}.dead_letters FINAL") == [(6,)]
     finally:
         terminate(worker, grace_s=15)
