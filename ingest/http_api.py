@@ -42,21 +42,17 @@ class IngestConfigError(RuntimeError):
     """The ingest settings are unsafe or inconsistent; the server must not start."""
 
 
+# Text fields also take numbers (spelled out, as CSV and loose JSON sources send them).
+_TEXT = {"type": ["string", "number", "null"]}
 _RECORD_SCHEMA = {
     "type": "object",
     "description": "One document; field spellings as in ingest.records (id/guid, body/summary, ...).",
     "properties": {
-        "id": {"type": "string"},
-        "doc_id": {"type": "string", "maxLength": 64},
-        "source": {"type": "string", "maxLength": 128},
-        "kind": {"type": "string", "enum": ["news", "social"]},
-        "published_at": {"oneOf": [{"type": "string", "format": "date-time"}, {"type": "number"}]},
-        "title": {"type": "string", "maxLength": 2000},
-        "text": {"type": "string"},
-        "url": {"type": "string"},
-        "lang": {"type": "string", "maxLength": 16},
+        **{name: _TEXT for name in ("id", "source", "kind", "title", "text", "url", "lang")},
+        "doc_id": {"type": ["string", "number", "null"], "maxLength": 64},
+        "published_at": {"type": ["string", "number", "null"], "description": "ISO-8601 or epoch s"},
         "tickers": {"oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}]},
-        "meta": {"type": "object"},
+        "meta": {"type": ["object", "null"]},
     },
 }
 _ERROR_SCHEMA = {

@@ -158,11 +158,14 @@ class Document(BaseModel):
     @classmethod
     def _serialisable_meta(cls, value: dict[str, Any]) -> dict[str, Any]:
         try:
-            size = len(orjson.dumps(value))
+            encoded = orjson.dumps(value)
         except orjson.JSONEncodeError as exc:  # e.g. nested deeper than orjson writes
             raise ValueError(f"not serialisable as JSON: {exc}") from exc
+        size = len(encoded)
         if size > MAX_META_BYTES:
             raise ValueError(f"{size} bytes of JSON, at most {MAX_META_BYTES}")
+        if orjson.loads(encoded) != value:  # NaN/infinity (written as null) or non-string keys
+            raise ValueError("holds values JSON cannot carry (NaN, infinity, non-string keys)")
         return value
 
     @field_validator("schema_version")
