@@ -284,3 +284,33 @@ def test_embedded_demo_fires_with_shipped_rules(tmp_path: Path, receiver: Webhoo
     assert set(receiver.accepted) == {e.idempotency_key for e in events} and receiver.duplicates == 0
     tsla = next(b for b in receiver.accepted.values() if b["key"] == "TSLA")
     assert tsla["documents"] and all(d["url"] and d["score"] < 0 for d in tsla["documents"])
+
+
+def test_never_lost_means_redelivered_for_seven_days_and_a_4xx_is_final(
+    ch_client: ClickHouseClient, receiver: WebhookReceiver, tmp_path: Path
+) -> None:
+    from alerts.detector import AlertEvent, alert_id
+    from alerts.outbox import Outbox
+
+    now = datetime.now(UTC)
+
+    def event(key: str) -> AlertEvent:
+        return AlertEvent(
+            alert_id=alert_id("market-spike", "market", key, T0), rule="market-spike", key_kind="market",
+            key=key, state="firing", severity="warning", window_start=T0, window_end=T0, decided_at=T0,
+            volume=10, negative=8, negative_share=0.8, baseline=0.1, z_score=5.0,
+        )  # fmt: skip
+
+    outbox = Outbox(ch_client, "live")
+    for key, age in (("stale", timedelta(days=8)), ("recent", timedelta(days=6)), ("refused", timedelta(0))):
+        e = event(key)
+        body = orjson.dumps({"idempotency_key": e.idempotency_key, "key": key})
+        outbox.store([(e, body)], detected_at=now - age)
+    receiver.responder = lambda request: (422, {}) if b'"refused"' in request.body else None
+    worker = AlertWorker(_settings(tmp_path, receiver), ch_client)
+    worker.setup()
+    for _ in range(2):  # a second poll re-sends nothing: delivered and 4xx-refused events are final
+        worker.deliver_pending()
+    worker.close()
+    assert [orjson.loads(r.body)["key"] for r in receiver.requests] == ["recent", "refused"]
+    assert [v["key"] for v in receiver.accepted.values()] == ["recent"]

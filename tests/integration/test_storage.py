@@ -144,3 +144,28 @@ def test_archive_replays_older_than_49_days_store_a_saturated_latency(
         f"SELECT DISTINCT pipeline_latency_ms FROM {ch_client.database}.classifications"
     )
     assert latencies == [(2**32 - 1,)]
+
+
+def test_batch_reclassified_on_redelivery_dashboards_show_the_last_label_rollups_any(
+    ch_client: ClickHouseClient, clickhouse_settings: ClickHouseSettings
+) -> None:
+    """The documented limit: a batch redelivered after a crash and classified differently (a new
+    model between crash and restart) is shown with its last label by the `FINAL` reads, while the
+    rollups behind alerts count a story negative when any stored version was."""
+    import time
+
+    first = _batch(4)
+    writer = BatchWriter(ch_client, clickhouse_settings)
+    writer.write(first)
+    time.sleep(1.1)  # stored_at (seconds) orders the versions
+    neutral = [p.__class__("markets", 0.9, "neutral", 0.1, 0.8, 0.1) for p in first.predictions]
+    writer.write(ClassifiedBatch("live", first.documents, neutral, "m2"))
+    final = ch_client.query(
+        f"SELECT countIf(sentiment = 'negative'), count() FROM {ch_client.database}.classifications FINAL"
+    )
+    assert final == [(0, 4)]
+    (rollup,) = ch_client.query(
+        f"SELECT uniqExactIfMerge(negative_stories) FROM {ch_client.database}.sentiment_1m "
+        "WHERE key_kind = 'market'"
+    )
+    assert rollup == (1,)  # story 0 (index 0 negative under m1) still counts once
