@@ -5,7 +5,7 @@
     result = backtest(series, rules, load_events(csv), grid)   # detect() once per rule setting
     write_report(out_dir, result, series, info)                # alerts.jsonl, summary.json, report.html
 
-Buckets always come from `storage.queries.bucket_series` over the `sentiment_1m` rollup (an input
+Buckets always come from `alerts.buckets.bucket_series` over the `sentiment_1m` rollup (an input
 file is classified into a throwaway embedded ClickHouse first), and alerts from
 `alerts.detector.detect`, so the backtest sees exactly what the live worker sees.
 
@@ -30,12 +30,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from alerts.detector import AlertEvent, detect
+from alerts.buckets import bucket_series
+from alerts.detector import AlertEvent, BucketStats, detect
 from alerts.rules import RulesError, RuleSet, parse_rules
 from ingest.schema import Document, iso_utc, utc
 from models.base import SENTIMENTS, Classifier, Prediction
 from storage.client import ClickHouseClient
-from storage.queries import KEY_KINDS, BucketStats, bucket_series
+from storage.queries import KEY_KINDS
 
 if TYPE_CHECKING:
     from storage.writer import BatchWriter

@@ -2,7 +2,7 @@
 
     result = detect(series, rules, state, watermark)
 
-- `series`: per-key buckets (`storage.queries.BucketStats`, any order, any keys).
+- `series`: per-key buckets (`BucketStats`, any order, any keys; `alerts.buckets` reads them).
 - `state`: what earlier calls learnt (`DetectorState`, JSON-serialisable; `None` = start fresh).
 - `watermark`: event time up to which data is complete (the caller subtracts its grace period);
   a bucket is judged once its end is at or before the watermark, and never again.
@@ -35,10 +35,28 @@ from typing import Literal
 import orjson
 
 from alerts.rules import Rule, RuleSet
-from storage.queries import BucketStats
 
 State = Literal["firing", "resolved"]
+
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class BucketStats:
+    """Aggregates for one key over one event-time bucket."""
+
+    key_kind: str
+    key: str
+    start: datetime
+    volume: int
+    negative: int
+    documents: int
+    mean_score: float
+
+    @property
+    def negative_share(self) -> float:
+        return self.negative / self.volume if self.volume else 0.0
+
 
 # Bump when the meaning or layout of DetectorState changes: saved states of other versions are ignored.
 # 3: keys are JSON arrays [rule, key_kind, key] (2 joined them with a separator that data may hold).

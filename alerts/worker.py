@@ -27,6 +27,7 @@ from urllib.parse import urlencode
 import httpx
 import orjson
 
+from alerts.buckets import bucket_series
 from alerts.delivery import Attempt, RetryPolicy, WebhookSender
 from alerts.detector import AlertEvent, DetectorState, detect, state_fingerprint
 from alerts.grafana import GrafanaAnnotator
@@ -35,7 +36,7 @@ from alerts.rules import RuleSet, load_rules
 from alerts.settings import AlertSettings, WebhookEndpoint
 from ingest.schema import iso_utc
 from storage.client import ClickHouseClient, StorageError
-from storage.queries import bucket_series, most_negative
+from storage.queries import most_negative
 
 log = logging.getLogger(__name__)
 

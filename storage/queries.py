@@ -18,32 +18,19 @@ from storage.client import ClickHouseClient
 KEY_KINDS = ("market", "topic", "ticker")
 
 
-@dataclass(frozen=True, slots=True)
-class BucketStats:
-    """Aggregates for one key over one event-time bucket."""
-
-    key_kind: str
-    key: str
-    start: datetime
-    volume: int
-    negative: int
-    documents: int
-    mean_score: float
-
-    @property
-    def negative_share(self) -> float:
-        return self.negative / self.volume if self.volume else 0.0
+BucketRow = tuple[str, str, datetime, int, int, int, float]
+"""(key_kind, key, bucket start, volume, negative, documents, mean score): `alerts.detector.BucketStats`."""
 
 
-def bucket_series(
+def bucket_rows(
     client: ClickHouseClient,
     run_id: str,
     start: datetime,
     end: datetime,
     bucket_s: int = 60,
     key_kinds: tuple[str, ...] = KEY_KINDS,
-) -> list[BucketStats]:
-    """Per-key buckets with start in [start, end), ordered by key then time.
+) -> list[BucketRow]:
+    """Per-key bucket aggregates with start in [start, end), ordered by key then time.
 
     `bucket_s` must be a multiple of 60 (the rollup's grain). Volume and negative counts are
     distinct stories (novelty key), so reprints and redeliveries count once.
@@ -63,7 +50,7 @@ def bucket_series(
         sql, {"run_id": run_id, "kinds": tuple(key_kinds), "start": start, "end": end, "bucket_s": bucket_s}
     )
     return [
-        BucketStats(kind, key, b, volume, negative, docs, _mean(score for _, score in scores))
+        (kind, key, b, volume, negative, docs, _mean(score for _, score in scores))
         for kind, key, b, volume, negative, docs, scores in rows
     ]
 

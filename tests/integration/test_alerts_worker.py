@@ -14,6 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from alerts.buckets import bucket_series
 from alerts.detector import detect
 from alerts.receiver import WebhookReceiver
 from alerts.rules import load_rules
@@ -23,7 +24,6 @@ from ingest.schema import Document, make_doc_id
 from models.base import Prediction
 from storage.client import ClickHouseClient, connect
 from storage.migrate import migrate
-from storage.queries import bucket_series
 from storage.settings import ClickHouseSettings
 from storage.writer import BatchWriter, ClassifiedBatch
 

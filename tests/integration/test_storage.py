@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from alerts.buckets import bucket_series
 from ingest.schema import Document, make_doc_id
 from models.base import Prediction
 from storage.client import ClickHouseClient, connect
 from storage.migrate import available_migrations, migrate
-from storage.queries import bucket_series, document_count, most_negative, sentiment_by_topic
+from storage.queries import document_count, most_negative, sentiment_by_topic
 from storage.settings import ClickHouseSettings
 from storage.writer import BatchWriter, ClassifiedBatch
 

@@ -12,10 +12,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from alerts.detector import AlertEvent, DetectorState, alert_id, detect, parse_state_key
+from alerts.detector import AlertEvent, BucketStats, DetectorState, alert_id, detect, parse_state_key
 from alerts.rules import Rule, RuleSet, load_rules
 from ingest.schema import make_story_id, utc
-from storage.queries import BucketStats
 
 SAMPLES = Path(__file__).resolve().parents[2] / "ingest" / "samples"
 

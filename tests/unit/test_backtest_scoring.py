@@ -21,9 +21,8 @@ from alerts.backtest import (
     score,
     write_report,
 )
-from alerts.detector import AlertEvent, alert_id
+from alerts.detector import AlertEvent, BucketStats, alert_id
 from alerts.rules import load_rules, parse_rules
-from storage.queries import BucketStats
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 

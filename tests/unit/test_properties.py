@@ -9,11 +9,10 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from alerts.detector import DetectorState, detect, parse_state_key, state_key
+from alerts.detector import BucketStats, DetectorState, detect, parse_state_key, state_key
 from alerts.rules import Rule, RuleSet
 from ingest.records import to_document
 from ingest.schema import DATETIME_MIN, TICKER_PATTERN, DocumentError, decode_document
-from storage.queries import BucketStats
 
 JSON_SCALARS = (
     st.none()
