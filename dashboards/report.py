@@ -177,4 +177,4 @@ def render_report(
         f"finpulse · negative news by topic · run {run_id} · {span} · {len(alerts)} alerts",
         fontsize=14, fontweight="bold", x=0.01, ha="left",
     )  # fmt: skip
-    return figures.save(fig, Path(out_path))
+    return fig
