@@ -17,6 +17,7 @@ import textwrap
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alerts import figures
 from alerts.detector import detect
@@ -25,6 +26,9 @@ from dashboards import queries as q
 from dashboards.macros import ALL, QueryContext, expand
 from storage.client import ClickHouseClient
 from storage.queries import BucketStats, bucket_series, most_negative
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 _TARGET_POINTS = 40
 _TOP_TICKERS = 8
@@ -114,7 +118,11 @@ def render_report(
     client: ClickHouseClient, run_id: str, out_path: Path, rules: RuleSet | None = None
 ) -> Path:
     """Draw the report of `run_id` under `rules` (default: the shipped rules) into a PNG."""
-    rules = rules or load_rules()
+    return figures.save(report_figure(client, run_id, rules or load_rules()), Path(out_path))
+
+
+def report_figure(client: ClickHouseClient, run_id: str, rules: RuleSet) -> Figure:
+    """The report as a matplotlib Figure (a key panel is an axes titled with its key on the left)."""
     context = report_context(client, run_id)
     first = int(context.time_from.timestamp()) // rules.bucket_s * rules.bucket_s
     start = datetime.fromtimestamp(first, UTC)
