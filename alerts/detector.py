@@ -158,12 +158,33 @@ class DetectorState:
 
 
 @dataclass(frozen=True, slots=True)
+class BucketView:
+    """What the detector saw at one judged bucket of one (rule, key), for pictures.
+
+    `volume` and `negative` are pooled over the rule's window ending with this bucket; `baseline` is
+    the share it was compared with and `threshold` the pooled share at which the bucket would have
+    been hot (z_enter, min_lift and min_negative all passed). Both are None where the bucket could
+    not be judged (warm-up, an empty bucket, or fewer than min_volume pooled stories).
+    """
+
+    start: datetime
+    volume: int
+    negative: int
+    baseline: float | None
+    threshold: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class DetectionResult:
-    """What one `detect` call decided, and the state to pass to the next call."""
+    """What one `detect` call decided, and the state to pass to the next call.
+
+    `views` holds every judged bucket per (rule, key_kind, key) when `detect(..., trace=True)`.
+    """
 
     events: list[AlertEvent]
     state: DetectorState
     failed: dict[tuple[str, str, str], str] = field(default_factory=dict)  # (rule, kind, key) -> error
+    views: dict[tuple[str, str, str], list[BucketView]] = field(default_factory=dict)
 
 
 def state_key(rule: str, key_kind: str, key: str) -> str:
@@ -200,10 +221,13 @@ def _variance(ks: KeyState, rule: Rule, p0: float, volume: int) -> float:
 class _KeyRun:
     """Advances one (rule, key) through its buckets, collecting events."""
 
-    def __init__(self, rule: Rule, key_kind: str, key: str, bucket_s: int, forget_after: int) -> None:
+    def __init__(
+        self, rule: Rule, key_kind: str, key: str, bucket_s: int, forget_after: int, trace: bool = False
+    ) -> None:
         self.rule, self.key_kind, self.key = rule, key_kind, key
         self.bucket_s, self.forget_after = bucket_s, forget_after
         self.events: list[AlertEvent] = []
+        self.views: list[BucketView] | None = [] if trace else None
 
     def advance(
         self, ks: KeyState | None, buckets: list[tuple[int, int, int]], cutoff: int
@@ -238,7 +262,7 @@ class _KeyRun:
     def _judge(self, ks: KeyState, start: int, volume: int, negative: int) -> None:
         rule = self.rule
         end = start + self.bucket_s
-        z = lift = None
+        z = lift = p0 = None
         pooled_volume = volume + sum(v for v, _ in ks.recent)
         pooled_negative = negative + sum(k for _, k in ks.recent)
         if volume and ks.seen >= rule.warmup_buckets:
@@ -246,6 +270,8 @@ class _KeyRun:
             lift = pooled_negative / pooled_volume - p0
             # continuity correction: half a story, so tiny buckets do not look significant
             z = (lift - 0.5 / pooled_volume) / math.sqrt(_variance(ks, rule, p0, pooled_volume))
+        if self.views is not None:
+            self.views.append(self._view(ks, start, pooled_volume, pooled_negative, p0))
         hot = (
             z is not None
             and pooled_volume >= rule.min_volume
@@ -292,6 +318,14 @@ class _KeyRun:
                 self._learn(ks, left_volume, left_negative, ELEVATED_RATE if elevated else 1.0)
         ks.recent = window
         ks.next_bucket = end
+
+    def _view(self, ks: KeyState, start: int, volume: int, negative: int, p0: float | None) -> BucketView:
+        """The bucket as judged, with the lowest pooled share that would have made it hot."""
+        rule, threshold = self.rule, None
+        if p0 is not None and volume >= rule.min_volume:
+            z_share = p0 + 0.5 / volume + rule.z_enter * math.sqrt(_variance(ks, rule, p0, volume))
+            threshold = max(z_share, p0 + rule.min_lift, rule.min_negative / volume)
+        return BucketView(_ts(start), volume, negative, p0, threshold)
 
     @staticmethod
     def _accumulate(ks: KeyState, end: int, volume: int, negative: int, z: float) -> None:
@@ -355,11 +389,13 @@ def detect(
     rules: RuleSet,
     state: DetectorState | None = None,
     watermark: datetime | None = None,
+    trace: bool = False,
 ) -> DetectionResult:
     """Judge every bucket ending at or before `watermark` that `state` has not judged yet.
 
     Returns the events in decision order and the new state (the input state is not modified).
-    With `watermark=None` all buckets in `series` are judged (backtest over a closed history).
+    With `watermark=None` all buckets in `series` are judged (backtest over a closed history);
+    with `trace` the result also holds what each judged bucket looked like (`BucketView`).
     """
     bucket_s = rules.bucket_s
     fingerprint = state_fingerprint(rules)
@@ -384,6 +420,7 @@ def detect(
     keys = {name: replace(ks) for name, ks in state.keys.items()}
     events: list[AlertEvent] = []
     failed: dict[tuple[str, str, str], str] = {}
+    views: dict[tuple[str, str, str], list[BucketView]] = {}
     known = {parse_state_key(name) for name in keys}
     candidates = {(kind, key) for kind, key in per_key} | {(kind, key) for _, kind, key in known}
     for rule in rules.rules:
@@ -394,13 +431,15 @@ def detect(
             rows = sorted(r for r in per_key.get((kind, key), ()) if judged_before <= r[0] < cutoff)
             if name not in keys and not rows:
                 continue
-            run = _KeyRun(rule, kind, key, bucket_s, rules.forget_after_buckets)
+            run = _KeyRun(rule, kind, key, bucket_s, rules.forget_after_buckets, trace)
             try:
                 ks = run.advance(keys.get(name), rows, cutoff)
             except Exception as exc:  # one key's failure must not stop the others: it keeps its state
                 log.exception("detector: rule %s, %s %r failed; key skipped", rule.name, kind, key)
                 failed[(rule.name, kind, key)] = f"{type(exc).__name__}: {exc}"
                 continue
+            if run.views:
+                views[(rule.name, kind, key)] = run.views
             if (
                 ks is not None
                 and ks.settled
@@ -411,4 +450,4 @@ def detect(
                 keys[name] = ks
             events.extend(run.events)
     events.sort(key=lambda e: (e.decided_at, e.rule, e.key_kind, e.key, e.state != "resolved"))
-    return DetectionResult(events, DetectorState(fingerprint, cutoff, keys), failed)
+    return DetectionResult(events, DetectorState(fingerprint, cutoff, keys), failed, views)

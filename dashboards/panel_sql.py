@@ -79,17 +79,27 @@ TICKERS = PanelQuery(
 
 # --- market sentiment ----------------------------------------------------------------------------
 
+# One region per alert episode: from its firing window's start to the end of its resolved window
+# (the firing window while it is still open), described by its latest event.
 ALERT_ANNOTATIONS = PanelQuery(
     "alert_annotations",
     "annotation",
     f"""
-SELECT window_start AS time, window_end AS timeEnd,
-       concat(severity, ' ', key_kind, ' ', key, ': ', toString(negative), ' of ', toString(volume),
-              ' stories negative (share ', toString(round(negative_share, 2)),
-              ', z ', toString(round(z_score, 1)), ')') AS text,
-       concat(rule, ',', severity, ',', key_kind, ':', key) AS tags
-FROM {{db}}.alerts FINAL
-WHERE {_RUN} AND state = 'firing' AND $__timeFilter(window_start)
+SELECT min(window_start) AS time, max(window_end) AS timeEnd,
+       concat(argMax(severity, resolved), ' ', key_kind, ' ', key, ': ',
+              toString(argMax(negative, resolved)), ' of ', toString(argMax(volume, resolved)),
+              ' stories negative (share ', toString(round(argMax(negative_share, resolved), 2)),
+              ', z ', toString(round(argMax(z_score, resolved), 1)), ')',
+              if(max(resolved) = 1, '', ', still firing')) AS text,
+       concat(rule, ',', argMax(severity, resolved), ',', key_kind, ':', key) AS tags
+FROM (
+    SELECT alert_id, rule, key_kind, key, severity, window_start, window_end, volume, negative,
+           negative_share, z_score, state = 'resolved' AS resolved
+    FROM {{db}}.alerts FINAL
+    WHERE {_RUN} AND $__timeFilter(window_start)
+) AS events
+GROUP BY alert_id, rule, key_kind, key
+HAVING min(resolved) = 0
 ORDER BY time""",
     ("time", "timeEnd", "text", "tags"),
 )

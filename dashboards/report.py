@@ -1,22 +1,40 @@
-"""A PNG of the main "Market sentiment" panels, drawn with matplotlib from the dashboards' own SQL.
+"""The demo / live report: a PNG a market-risk desk reads at a glance, where no Grafana runs.
 
-For the embedded demo, where no Grafana runs: the same panel queries, expanded exactly as Grafana
-would expand them (all topics and sources, the run's whole event-time range), run on the client.
+Small multiples, one panel per key (the market, each topic, each alerted ticker) on a shared UTC
+axis: the negative share pooled over the detector's own window, its baseline and threshold band,
+alert episodes as labelled spans (`alerts.figures` has the style). Below: the top tickers by
+negative stories and the most negative documents of each alert (what its webhook carried).
+
+The numbers come from the queries the dashboards and the alert worker run: the panels from the
+rollup the detector reads (`storage.queries.bucket_series`, equal per minute to the dashboard's
+"Volume by topic" and "Negative share by topic"), alerts from the dashboard's annotation query,
+the ticker table from its "Tickers by negative stories" query, documents from the webhook's query.
 """
 
 from __future__ import annotations
 
 import textwrap
-from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from alerts import figures
+from alerts.buckets import bucket_series
+from alerts.detector import BucketStats, detect
+from alerts.rules import RuleSet, load_rules
 from dashboards import panel_sql as q
 from dashboards.macros import ALL, QueryContext, expand
 from storage.client import ClickHouseClient
+from storage.queries import most_negative
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 _TARGET_POINTS = 40
-_NEGATIVE_ROWS = 8
+_TOP_TICKERS = 8
+_SAMPLES_PER_ALERT = 3
+_COLUMNS = 2
 
 
 def report_context(client: ClickHouseClient, run_id: str) -> QueryContext:
@@ -39,98 +57,133 @@ def report_context(client: ClickHouseClient, run_id: str) -> QueryContext:
     )
 
 
-def _run(client: ClickHouseClient, query: q.PanelQuery, context: QueryContext) -> list[tuple]:
+def run_panel_query(client: ClickHouseClient, query: q.PanelQuery, context: QueryContext) -> list[tuple]:
+    """A dashboard panel's query, expanded as Grafana would, run on `client`."""
     return client.query(expand(query.render(client.database), context))
 
 
-def _series(rows: list[tuple]) -> dict[str, tuple[list[datetime], list[float]]]:
-    """Long (time, label, value) rows -> one (times, values) series per label."""
-    series: dict[str, tuple[list[datetime], list[float]]] = defaultdict(lambda: ([], []))
-    for time, label, value in rows:
-        series[label][0].append(time)
-        series[label][1].append(float(value))
-    return dict(series)
+@dataclass(frozen=True, slots=True)
+class StoredAlert:
+    """An alert episode as the dashboard's annotation query returns it."""
+
+    key_kind: str
+    key: str
+    severity: str
+    start: datetime
+    end: datetime
+
+    @property
+    def label(self) -> str:
+        return f"ALERT {self.severity} {self.start:%H:%M}–{self.end:%H:%M}"
 
 
-def render_report(client: ClickHouseClient, run_id: str, out_path: Path) -> Path:
-    """Draw sentiment index, negative share, volume with alert windows and the most negative documents."""
-    import matplotlib
+def stored_alerts(client: ClickHouseClient, context: QueryContext) -> list[StoredAlert]:
+    """Alert episodes of the run in the context's range (tags are `rule,severity,kind:key`)."""
+    out = []
+    for start, end, _text, tags in run_panel_query(client, q.ALERT_ANNOTATIONS, context):
+        _rule, severity, key = tags.split(",", 2)
+        kind, _, name = key.partition(":")
+        out.append(StoredAlert(kind, name, severity, start.replace(tzinfo=UTC), end.replace(tzinfo=UTC)))
+    return out
 
-    matplotlib.use("Agg")
-    import matplotlib.dates as mdates
-    import matplotlib.pyplot as plt
 
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _panels(
+    series: list[BucketStats], rules: RuleSet, topics: list[str], alerts: list[StoredAlert]
+) -> list[figures.KeyPanel]:
+    """Market, every topic, then each alerted ticker, each with the detector's view of it."""
+    views = detect(series, rules, trace=True).views
+    by_key: dict[tuple[str, str], list[BucketStats]] = {}
+    for bucket in series:
+        by_key.setdefault((bucket.key_kind, bucket.key), []).append(bucket)
+    keys = [("market", "all")] if ("market", "all") in by_key else []
+    keys += [("topic", t) for t in topics]
+    keys += list(dict.fromkeys((a.key_kind, a.key) for a in alerts if a.key_kind == "ticker"))
+    panels = []
+    for kind, key in keys:
+        rule = next((r for r in rules.rules if r.applies_to(kind, key)), None)
+        view = views.get((rule.name, kind, key), []) if rule else []
+        spans = [figures.Span(a.start, a.end, a.label) for a in alerts if (a.key_kind, a.key) == (kind, key)]
+        title = "market (all stories)" if kind == "market" else f"{kind}: {key}"
+        note = f"{len(spans)} alert{'s' if len(spans) > 1 else ''}" if spans else ""
+        panels.append(figures.KeyPanel(title, view, by_key.get((kind, key), []),
+                                       rule.window_buckets if rule else 1, spans, note=note,
+                                       highlight=bool(spans)))  # fmt: skip
+    return panels
+
+
+def render_report(
+    client: ClickHouseClient, run_id: str, out_path: Path, rules: RuleSet | None = None
+) -> Path:
+    """Draw the report of `run_id` under `rules` (default: the shipped rules) into a PNG."""
+    return figures.save(report_figure(client, run_id, rules or load_rules()), Path(out_path))
+
+
+def report_figure(client: ClickHouseClient, run_id: str, rules: RuleSet) -> Figure:
+    """The report as a matplotlib Figure (a key panel is an axes titled with its key on the left)."""
     context = report_context(client, run_id)
-    sentiment = _series(_run(client, q.SENTIMENT_BY_TOPIC, context))
-    negative = _series(_run(client, q.NEGATIVE_SHARE_BY_TOPIC, context))
-    volume = _series(_run(client, q.VOLUME_BY_TOPIC, context))
-    alerts = _run(client, q.ALERT_ANNOTATIONS, context)
-    worst = _run(client, q.MOST_NEGATIVE, context)[:_NEGATIVE_ROWS]
-
-    topics = sorted(set(sentiment) | set(volume))
-    colors = {topic: plt.get_cmap("tab10")(i % 10) for i, topic in enumerate(topics)}
-    fig = plt.figure(figsize=(14, 15), layout="constrained")
-    grid = fig.add_gridspec(4, 1, height_ratios=[3, 3, 3, 2.6])
-    ax_index = fig.add_subplot(grid[0])
-    ax_share = fig.add_subplot(grid[1], sharex=ax_index)
-    ax_volume = fig.add_subplot(grid[2], sharex=ax_index)
-    ax_table = fig.add_subplot(grid[3])
-
-    for topic, (times, values) in sentiment.items():
-        ax_index.plot(times, values, label=topic, color=colors[topic], linewidth=1.6)
-    ax_index.axhline(0, color="grey", linewidth=0.8)
-    ax_index.set(title="Sentiment index by topic (mean p_pos − p_neg)", ylim=(-1.05, 1.05))
-    for topic, (times, values) in negative.items():
-        ax_share.plot(times, values, label=topic, color=colors[topic], linewidth=1.6)
-    ax_share.set(title="Negative share by topic (negative stories / stories)", ylim=(0, 1.02))
-    ax_share.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
-
-    width = timedelta(seconds=context.interval_s * 0.9)
-    bottom: dict[datetime, float] = defaultdict(float)
-    for topic in topics:
-        times, values = volume.get(topic, ([], []))
-        ax_volume.bar(times, values, width=width, bottom=[bottom[t] for t in times], color=colors[topic],
-                      label=topic, align="edge")  # fmt: skip
-        for t, v in zip(times, values, strict=True):
-            bottom[t] += v
-    ax_volume.set(title=f"Volume by topic (distinct stories per {context.interval_s // 60} min)",
-                  ylabel="stories", ylim=(0, max(bottom.values(), default=1) * 1.5))  # fmt: skip
-    for start, end, text, _tags in alerts:
-        for ax in (ax_index, ax_share, ax_volume):
-            ax.axvspan(start, max(end, start + width), color="red", alpha=0.12)
-        ax_volume.annotate(text.split(":")[0], (start, 0.97), xycoords=("data", "axes fraction"),
-                           fontsize=8, color="darkred", rotation=90, va="top", ha="right")  # fmt: skip
-
-    for ax in (ax_index, ax_share, ax_volume):
-        ax.grid(alpha=0.3)
-        ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M", tz=UTC))
-    ax_index.legend(loc="upper left", ncols=min(len(topics), 6), fontsize=9)
-    if alerts:
-        ax_volume.plot([], [], color="red", alpha=0.3, linewidth=8, label=f"alert window ({len(alerts)})")
-    ax_volume.legend(loc="upper left", ncols=min(len(topics) + 1, 7), fontsize=9)
-
-    ax_table.axis("off")
-    ax_table.set_title("Most negative documents (one per story)", loc="left")
-    cells = [
-        [f"{time:%m-%d %H:%M}", source, topic, tickers, textwrap.shorten(title, 70), f"{score:+.2f}",
-         textwrap.shorten(url, 45)]
-        for time, source, topic, tickers, title, score, url in worst
+    first = int(context.time_from.timestamp()) // rules.bucket_s * rules.bucket_s
+    start = datetime.fromtimestamp(first, UTC)
+    series = bucket_series(client, run_id, start, context.time_to, rules.bucket_s, rules.key_kinds)
+    topics = [row[0] for row in run_panel_query(client, q.TOPICS, context)]
+    alerts = stored_alerts(client, context)
+    panels = _panels(series, rules, topics, alerts)
+    tickers = run_panel_query(client, q.TICKER_RANKING, context)[:_TOP_TICKERS]
+    samples = [
+        (alert, most_negative(client, run_id, alert.key_kind, alert.key, alert.start, alert.end,
+                              _SAMPLES_PER_ALERT))
+        for alert in alerts
     ]  # fmt: skip
-    if cells:
-        shown = ax_table.table(cellText=cells, colLabels=["published", "source", "topic", "tickers", "title",
-                                                          "score", "url"],
-                               colWidths=[0.09, 0.08, 0.08, 0.07, 0.4, 0.06, 0.22], loc="upper center",
-                               cellLoc="left")  # fmt: skip
-        shown.auto_set_font_size(False)
-        shown.set_fontsize(8)
-        shown.scale(1, 1.3)
-    else:
-        ax_table.text(0.5, 0.5, "no documents in range", ha="center", va="center")
 
-    span = f"{context.time_from:%Y-%m-%d %H:%M} → {context.time_to:%H:%M} UTC"
-    fig.suptitle(f"finpulse · market sentiment · run {run_id} · {span}", fontsize=14)
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_path, dpi=110)
-    plt.close(fig)
-    return out_path
+    rows = -(-len(panels) // _COLUMNS)
+    width = 15.0
+    doc_rows = sum(max(len(s), 1) for _, s in samples)
+    table_height = 0.6 + 0.24 * max(doc_rows, len(tickers), 2)
+    fig = figures.new_figure(width, 1.55 * rows + table_height + 1.3)
+    grid = fig.add_gridspec(rows + 1, _COLUMNS * 3, height_ratios=[1.55] * rows + [table_height])
+    time_range = (start, context.time_to)
+    axes = []
+    for i, panel in enumerate(panels):
+        row, col = divmod(i, _COLUMNS)
+        ax = fig.add_subplot(grid[row, col * 3 : col * 3 + 3], sharex=axes[0] if axes else None)
+        figures.draw_key_panel(ax, panel, rules.bucket_s, time_range, width / _COLUMNS)
+        figures.utc_axis(ax, with_label=row == rows - 1)
+        if row != rows - 1 and i + _COLUMNS < len(panels):
+            ax.tick_params(labelbottom=False)
+        axes.append(ax)
+
+    figures.draw_table(
+        fig.add_subplot(grid[rows, 0:2]),
+        "Top tickers by negative stories",
+        ["ticker", "stories", "negative", "share"],
+        [[t, str(n), str(k), f"{share:.0%}"] for t, n, k, share in tickers],
+        [0.3, 0.22, 0.24, 0.2],
+    )
+    doc_rows_cells = []
+    for alert, docs in samples:
+        key = f"{alert.key_kind}:{alert.key}"
+        for i, doc in enumerate(docs or [None]):
+            head = [key, f"{alert.start:%H:%M}–{alert.end:%H:%M}"] if i == 0 else ["", ""]
+            if doc is None:
+                doc_rows_cells.append([*head, "", "-", ""])
+                continue
+            title = textwrap.shorten(doc.title or doc.url, 80)
+            doc_rows_cells.append([*head, f"{_utc(doc.published_at):%H:%M}", title, f"{doc.score:+.2f}"])
+    figures.draw_table(
+        fig.add_subplot(grid[rows, 2:]),
+        "Most negative documents per alert (as sent in its webhook)",
+        ["alert key", "window", "time", "title", "score"],
+        doc_rows_cells,
+        [0.17, 0.13, 0.07, 0.56, 0.07],
+        score_column=4,
+    )
+    figures.panel_legend(fig)
+    span = f"{context.time_from:%Y-%m-%d %H:%M} – {context.time_to:%H:%M} UTC"
+    fig.suptitle(
+        f"finpulse · negative news by topic · run {run_id} · {span} · {len(alerts)} alerts",
+        fontsize=14, fontweight="bold", x=0.01, ha="left",
+    )  # fmt: skip
+    return fig

@@ -74,6 +74,7 @@ async def _stream_until_stored(app, expected: int, stored: list[int], timeout_s:
 def run_demo(feed: Path, model: ModelSettings, data_dir: Path, timeout_s: float = 600.0) -> DemoResult:
     """Run the embedded pipeline over `feed` and return what happened."""
     from alerts.receiver import WebhookReceiver
+    from alerts.rules import load_rules
     from alerts.settings import AlertSettings, WebhookEndpoint
     from alerts.worker import AlertWorker
     from dashboards.report import render_report
@@ -119,7 +120,7 @@ def run_demo(feed: Path, model: ModelSettings, data_dir: Path, timeout_s: float 
     finally:
         receiver.stop()
     alerts = client.query(f"SELECT count() FROM {client.database}.alerts FINAL WHERE run_id = 'live'")[0][0]
-    report = render_report(client, "live", data_dir / "report.png")
+    report = render_report(client, "live", data_dir / "report.png", load_rules(alert_settings.rules_path))
     _print_summary(client)
     classifier.close()
     client.close()

@@ -19,9 +19,9 @@ from alerts.backtest import (
     parse_grid,
     read_input,
     run_series,
-    write_report,
 )
 from alerts.backtest_cli import backtest_command
+from alerts.backtest_report import write_report
 from alerts.rules import load_rules
 from alerts.settings import AlertSettings
 from alerts.worker import AlertWorker
@@ -64,7 +64,7 @@ def test_backtest_on_shipped_sample_reports_precision_recall_lead_time(sample, t
         line["window_start"].endswith("Z") and datetime.fromisoformat(line["window_end"]) for line in lines
     )
     html = (tmp_path / "report" / "report.html").read_text()
-    assert "series.png" in html and "grid.png" in html and "precision" in html
+    assert "data-figure='series'" in html and "data-figure='grid'" in html and "per rule" in html
     assert (tmp_path / "report" / "series.png").stat().st_size > 10_000
 
 

@@ -19,8 +19,8 @@ from alerts.backtest import (
     load_events,
     parse_grid,
     score,
-    write_report,
 )
+from alerts.backtest_report import write_report
 from alerts.detector import AlertEvent, BucketStats, alert_id
 from alerts.rules import load_rules, parse_rules
 
@@ -174,8 +174,13 @@ def test_backtest_and_report_follow_the_output_contract(tmp_path: Path) -> None:
         assert datetime.fromisoformat(line["window_start"]).tzinfo is not None
     assert orjson.loads((tmp_path / "summary.json").read_bytes()) == orjson.loads(orjson.dumps(doc))
     html = (tmp_path / "report.html").read_text()
-    assert "<img src='series.png'" in html and "<img src='grid.png'" in html
+    # self-contained: both pictures inline, nothing loaded from elsewhere
+    assert "data-figure='series' src='data:image/png;base64," in html
+    assert "data-figure='grid' src='data:image/png;base64," in html
+    assert "src='http" not in html and "<script" not in html
+    assert doc["metrics"]["per_rule"]["topic-spike"]["recall"] == 1.0
     assert (tmp_path / "series.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "grid.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_backtest_without_events_lists_alerts_only(tmp_path: Path) -> None:
