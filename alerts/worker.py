@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
@@ -28,6 +29,7 @@ import orjson
 from alerts.delivery import Attempt, RetryPolicy, WebhookSender
 from alerts.detector import AlertEvent, DetectorState, detect, state_fingerprint
 from alerts.grafana import GrafanaAnnotator
+from alerts.metrics import AlertMetrics
 from alerts.outbox import Outbox, PendingEvent
 from alerts.rules import RuleSet, load_rules
 from alerts.settings import AlertSettings, WebhookEndpoint
@@ -92,9 +94,14 @@ class AlertWorker:
     """Polls ClickHouse, runs the detector, keeps the outbox and delivers (see module docstring)."""
 
     def __init__(
-        self, settings: AlertSettings, client: ClickHouseClient, http: httpx.Client | None = None
+        self,
+        settings: AlertSettings,
+        client: ClickHouseClient,
+        http: httpx.Client | None = None,
+        metrics: AlertMetrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics
         self._client = client
         self._http = http
         self._owns_http = http is None
@@ -218,7 +225,7 @@ class AlertWorker:
                 endpoint,
                 event.payload,
                 f"{event.alert_id}:{event.state}",
-                on_attempt=lambda attempt, e=event: self._outbox.record(e.alert_id, e.state, attempt),
+                on_attempt=lambda attempt, e=event: self._record(e, attempt),
             )
             if outcome == "failed":
                 log.error(
@@ -245,18 +252,27 @@ class AlertWorker:
             outcome, error = "retry", f"{type(exc).__name__}: {exc}"[:500]
         else:
             outcome, error = "delivered", ""
-        self._outbox.record(
-            event.alert_id, event.state, Attempt(GRAFANA_ENDPOINT, 1, attempted_at, 0, outcome, error)
-        )
+        self._record(event, Attempt(GRAFANA_ENDPOINT, 1, attempted_at, 0, outcome, error))
         return outcome == "delivered"
+
+    def _record(self, event: PendingEvent, attempt: Attempt) -> None:
+        self._outbox.record(event.alert_id, event.state, attempt)
+        if self.metrics is not None:
+            self.metrics.delivery_attempt(attempt)
 
     def run_forever(self, stop_event: threading.Event) -> None:
         """Poll until `stop_event` is set; a ClickHouse outage is logged and retried next poll."""
         while not stop_event.is_set():
+            started = time.monotonic()
             try:
-                self.run_once()
+                events = self.run_once()
             except StorageError as exc:
                 log.error("alert poll failed (retried in %.0fs): %s", self.settings.poll_interval_s, exc)
+                if self.metrics is not None:
+                    self.metrics.poll_failed()
+            else:
+                if self.metrics is not None:
+                    self.metrics.poll_succeeded(time.monotonic() - started, events, self.state)
             stop_event.wait(self.settings.poll_interval_s)
 
     def close(self) -> None:

@@ -105,10 +105,13 @@ class BatchWriter:
         client: ClickHouseClient,
         settings: ClickHouseSettings,
         sleep: Callable[[float], None] = time.sleep,
+        on_retry: Callable[[], None] = lambda: None,
     ) -> None:
+        """`on_retry` is called after each failed attempt that will be retried (for metrics)."""
         self._client = client
         self._settings = settings
         self._sleep = sleep
+        self._on_retry = on_retry
         db = client.database
         self._documents = f"{db}.documents"
         self._classifications = f"{db}.classifications"
@@ -162,5 +165,6 @@ class BatchWriter:
                 pause = min(delay, self._settings.insert_backoff_max_s) * random.uniform(0.5, 1.0)
                 log.warning("insert into %s failed (attempt %d/%d), retrying in %.1fs: %s",
                             table, attempt, attempts, pause, exc)  # fmt: skip
+                self._on_retry()
                 self._sleep(pause)
                 delay *= 2
