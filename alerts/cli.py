@@ -31,7 +31,8 @@ def run(
     settings = AlertSettings()
     clickhouse = ClickHouseSettings()
     registry = process_registry()
-    metrics = AlertMetrics(registry)
+    endpoints = [endpoint.name for endpoint in settings.webhooks]
+    metrics = AlertMetrics(registry, endpoints + (["grafana"] if settings.grafana_url else []))
     ops = None
     if settings.ops_port is not None and not once:
         # Readiness: ClickHouse answers (on its own connection) and a poll succeeded recently.

@@ -7,6 +7,7 @@ delivery attempt to it, and readiness asks it when the last poll succeeded.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -19,7 +20,8 @@ POLL_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 class AlertMetrics:
     """Counters and gauges of one alert worker process."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, endpoints: Iterable[str] = ()) -> None:
+        """`endpoints`: the configured delivery endpoints, whose series exist from the start."""
         self.polls = Counter(
             "finpulse_alerts_polls", "Detector polls by outcome (ok, failed).", ["outcome"], registry=registry
         )
@@ -45,14 +47,24 @@ class AlertMetrics:
         )
         self.deliveries = Counter(
             "finpulse_alerts_delivery_attempts",
-            "Delivery attempts by endpoint, outcome (delivered, retry, failed) and HTTP status (0: none).",
-            ["endpoint", "outcome", "status"], registry=registry,
+            "Delivery attempts by endpoint and outcome (delivered, retry, failed).",
+            ["endpoint", "outcome"], registry=registry,
+        )  # fmt: skip
+        self.responses = Counter(
+            "finpulse_alerts_webhook_responses",
+            "Delivery attempts by endpoint and HTTP status (0: no response: timeout, refused).",
+            ["endpoint", "status"], registry=registry,
         )  # fmt: skip
         for outcome in ("ok", "failed"):
             self.polls.labels(outcome)
         for state in ("firing", "resolved"):
             self.events.labels(state)
+        for endpoint in endpoints:
+            for outcome in ("delivered", "retry", "failed"):
+                self.deliveries.labels(endpoint, outcome)
         self._last_success: float | None = None
+        # Until the first success the gauge holds the start time, so a worker that never polls ages.
+        self.last_success.set(time.time())
 
     def poll_succeeded(self, seconds: float, events: list[AlertEvent], state: DetectorState | None) -> None:
         """Record a successful poll and the episodes open after it."""
@@ -73,7 +85,8 @@ class AlertMetrics:
 
     def delivery_attempt(self, attempt: Attempt) -> None:
         """Record one webhook POST or Grafana annotation attempt."""
-        self.deliveries.labels(attempt.endpoint, attempt.outcome, str(attempt.status_code)).inc()
+        self.deliveries.labels(attempt.endpoint, attempt.outcome).inc()
+        self.responses.labels(attempt.endpoint, str(attempt.status_code)).inc()
 
     def last_successful_poll(self) -> float | None:
         """Epoch seconds of the last successful poll (None before the first)."""

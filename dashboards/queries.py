@@ -79,12 +79,22 @@ TICKERS = PanelQuery(
 
 # --- market sentiment ----------------------------------------------------------------------------
 
+
+def html_escaped(expr: str) -> str:
+    """SQL escaping `&`, `<`, `>` and `"` (Grafana renders annotation text as HTML; 18.16 has no
+    encodeXMLComponent)."""
+    for char, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;")):
+        expr = f"replaceAll({expr}, '{char}', '{entity}')"
+    return expr
+
+
 ALERT_ANNOTATIONS = PanelQuery(
     "alert_annotations",
     "annotation",
     f"""
 SELECT window_start AS time, window_end AS timeEnd,
-       concat(severity, ' ', key_kind, ' ', key, ': ', toString(negative), ' of ', toString(volume),
+       concat(severity, ' ', key_kind, ' ', {html_escaped("key")}, ': ', toString(negative), ' of ',
+              toString(volume),
               ' stories negative (share ', toString(round(negative_share, 2)),
               ', z ', toString(round(z_score, 1)), ')') AS text,
        concat(rule, ',', severity, ',', key_kind, ':', key) AS tags

@@ -83,10 +83,14 @@ class StreamMetrics:
             registry=registry,
         )  # fmt: skip
         self.model = Info("finpulse_model", "Model version and inference backend in use.", registry=registry)
+        for label, _ in (*_REASON_CLASSES, ("other", "")):
+            self.dead_letters.labels(label)  # every reason is a series from the start, at 0
         self._lag_labels: set[tuple[str, str]] = set()
         self._total_lag = 0
         self._last_batch_at: float | None = None
         self._started_at = time.time()
+        # Until the first batch, "last batch" is the start: a worker that never stores still ages.
+        self.last_batch_timestamp.set(self._started_at)
 
     def observe_batch(
         self, prepared: PreparedBatch, dead_letters: Iterable[DeadLetter], infer_s: float, insert_s: float

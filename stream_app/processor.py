@@ -87,7 +87,8 @@ class BatchProcessor:
                 if message.value is None:
                     raise DocumentError("empty message value")
                 run_id = message.header(RUN_ID_HEADER) or self._run_id
-                prepared.by_run.setdefault(run_id, []).append(decode_document(message.value))
+                document = decode_document(message.value)  # first: a bad one must not leave an empty run
+                prepared.by_run.setdefault(run_id, []).append(document)
             except DocumentError as exc:
                 prepared.dead_letters.append(
                     DeadLetter(

@@ -107,9 +107,14 @@ def test_reason_classes_are_bounded() -> None:
 
 def test_alert_metrics_poll_health_and_deliveries() -> None:
     registry = process_registry()
-    metrics = AlertMetrics(registry)
+    metrics = AlertMetrics(registry, ["http://hook"])
     value = registry.get_sample_value
+    assert (
+        value("finpulse_alerts_delivery_attempts_total", {"endpoint": "http://hook", "outcome": "failed"})
+        == 0
+    )
     assert metrics.last_successful_poll() is None
+    assert value("finpulse_alerts_last_successful_poll_timestamp_seconds") > 0  # the start time
     metrics.poll_failed()
     metrics.poll_failed()
     assert value("finpulse_alerts_consecutive_poll_failures") == 2
@@ -118,8 +123,10 @@ def test_alert_metrics_poll_health_and_deliveries() -> None:
     assert value("finpulse_alerts_polls_total", {"outcome": "failed"}) == 2
     assert metrics.last_successful_poll() == value("finpulse_alerts_last_successful_poll_timestamp_seconds")
     metrics.delivery_attempt(Attempt("http://hook", 1, datetime.now(UTC), 503, "retry", "busy"))
-    labels = {"endpoint": "http://hook", "outcome": "retry", "status": "503"}
-    assert value("finpulse_alerts_delivery_attempts_total", labels) == 1
+    assert (
+        value("finpulse_alerts_delivery_attempts_total", {"endpoint": "http://hook", "outcome": "retry"}) == 1
+    )
+    assert value("finpulse_alerts_webhook_responses_total", {"endpoint": "http://hook", "status": "503"}) == 1
 
 
 def test_ingest_serves_its_metrics() -> None:

@@ -87,3 +87,10 @@ def test_replayed_messages_keep_their_run_id_and_skip_the_archive() -> None:
 def test_storage_failure_propagates_so_the_batch_is_not_acknowledged() -> None:
     with pytest.raises(StorageUnavailable):
         BatchProcessor(KeywordModel(), MemoryWriter(fail=True)).process([_message(0, "a")])
+
+
+def test_a_batch_of_only_bad_messages_is_dead_lettered_without_crashing() -> None:
+    model, writer = KeywordModel(), MemoryWriter()
+    result = BatchProcessor(model, writer).process([RawMessage("raw", 0, 0, b"{broken"), _message(1, None)])
+    assert result.stored == 0 and [d.offset for d in result.dead_letters] == [0, 1]
+    assert model.calls == [] and writer.batches == []
