@@ -186,8 +186,8 @@ class BatchPipeline:
                 self._queue.append((event, now))
                 if self._metrics is not None:
                     self._metrics.received.inc()
-                    self._first_read.setdefault((event.message.topic, event.message.partition),
-                                                event.message.offset)  # fmt: skip
+                    message = event.message
+                    self._first_read.setdefault((message.topic, message.partition), message.offset)
                 self._policy.observe_arrivals(1, now)
                 if len(self._queue) >= self._wake_at:
                     self._wake.set()
