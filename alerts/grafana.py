@@ -7,12 +7,19 @@ is annotated already, and `POST /api/annotations` to add it.
 
 from __future__ import annotations
 
+import html
+
 from grafana_client import GrafanaApi
 
 
 def annotation_tag(alert_id: str, state: str) -> str:
     """The tag that identifies one alert event's annotation."""
     return f"finpulse-alert:{alert_id}:{state}"
+
+
+def annotation_text(text: str, dashboard_url: str) -> str:
+    """Annotation HTML: Grafana renders it, and keys (tickers, topics) come from hostile input."""
+    return f'{html.escape(text)} <a href="{html.escape(dashboard_url, quote=True)}">dashboard</a>'
 
 
 class GrafanaAnnotator:
@@ -42,6 +49,6 @@ class GrafanaAnnotator:
                 f"{payload['key_kind']}:{payload['key']}",
                 tag,
             ],
-            text=f'{text} <a href="{payload["dashboard_url"]}">dashboard</a>',
+            text=annotation_text(text, payload["dashboard_url"]),
         )
         return True

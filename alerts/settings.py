@@ -67,3 +67,6 @@ class AlertSettings(BaseSettings):
     grafana_token: SecretStr | None = None
     grafana_timeout_s: float = 5.0
     dashboard_url: str = "http://localhost:3000/d/finpulse-market"
+    # /healthz, /readyz and /metrics (None: not served).
+    ops_port: int | None = None
+    ops_host: str = "127.0.0.1"

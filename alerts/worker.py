@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -31,6 +32,7 @@ from alerts.buckets import bucket_series
 from alerts.delivery import Attempt, RetryPolicy, WebhookSender
 from alerts.detector import AlertEvent, DetectorState, detect, state_fingerprint
 from alerts.grafana import GrafanaAnnotator
+from alerts.metrics import AlertMetrics
 from alerts.outbox import Outbox, PendingEvent
 from alerts.rules import RuleSet, load_rules
 from alerts.settings import AlertSettings, WebhookEndpoint
@@ -135,9 +137,14 @@ class AlertWorker:
     """Polls ClickHouse, runs the detector, keeps the outbox and delivers (see module docstring)."""
 
     def __init__(
-        self, settings: AlertSettings, client: ClickHouseClient, http: httpx.Client | None = None
+        self,
+        settings: AlertSettings,
+        client: ClickHouseClient,
+        http: httpx.Client | None = None,
+        metrics: AlertMetrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics
         self._client = client
         self._http = http
         self._owns_http = http is None
@@ -265,7 +272,7 @@ class AlertWorker:
                 endpoint,
                 event.payload,
                 f"{event.alert_id}:{event.state}",
-                on_attempt=lambda attempt, e=event: self._outbox.record(e.alert_id, e.state, attempt),
+                on_attempt=lambda attempt, e=event: self._record(e, attempt),
             )
             if outcome == "failed":
                 log.error(
@@ -292,17 +299,18 @@ class AlertWorker:
             outcome, error = "retry", f"{type(exc).__name__}: {exc}"[:500]
         else:
             outcome, error = "delivered", ""
-        self._outbox.record(
-            event.alert_id, event.state, Attempt(GRAFANA_ENDPOINT, 1, attempted_at, 0, outcome, error)
-        )
+        self._record(event, Attempt(GRAFANA_ENDPOINT, 1, attempted_at, 0, outcome, error))
         return outcome == "delivered"
 
     def poll(self) -> bool:
-        """`run_once`, recording the outcome in `health`; any exception is logged, never raised."""
+        """`run_once`, recording the outcome in `health` and the metrics; exceptions are logged, not raised."""
+        started = time.monotonic()
         try:
-            self.run_once()
+            events = self.run_once()
         except Exception as exc:  # a poll must never end the worker: the next one retries
             self.health.failed(exc)
+            if self.metrics is not None:
+                self.metrics.poll_failed()
             log.error(
                 "alert poll failed (%d in a row, next in %.0fs): %s",
                 self.health.consecutive_failures, self.next_poll_delay_s(), exc,
@@ -310,6 +318,8 @@ class AlertWorker:
             )  # fmt: skip
             return False
         self.health.succeeded(self._failed_keys)
+        if self.metrics is not None:
+            self.metrics.poll_succeeded(time.monotonic() - started, events, self.state)
         return True
 
     def next_poll_delay_s(self) -> float:
@@ -317,6 +327,11 @@ class AlertWorker:
         failures = self.health.consecutive_failures
         interval = self.settings.poll_interval_s
         return min(interval * 2 ** min(failures, 16), max(interval, MAX_POLL_BACKOFF_S))
+
+    def _record(self, event: PendingEvent, attempt: Attempt) -> None:
+        self._outbox.record(event.alert_id, event.state, attempt)
+        if self.metrics is not None:
+            self.metrics.delivery_attempt(attempt)
 
     def run_forever(self, stop_event: threading.Event) -> None:
         """Poll until `stop_event` is set; failed polls back off (see `next_poll_delay_s`)."""

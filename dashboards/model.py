@@ -51,6 +51,25 @@ def timeseries(
     **defaults: Any,
 ) -> Json:
     """A time series panel; label columns become one series each, named by the label value."""
+    if query.labels:
+        defaults.setdefault("displayName", "${__field.labels." + query.labels[0] + "}")
+    return timeseries_panel(
+        title, [target(query, database)], DATASOURCE, grid, unit, bars, description, overrides, **defaults
+    )
+
+
+def timeseries_panel(
+    title: str,
+    targets: list[Json],
+    datasource: Json,
+    grid: tuple[int, int, int, int],
+    unit: str = "short",
+    bars: bool = False,
+    description: str = "",
+    overrides: list[Json] | None = None,
+    **defaults: Any,
+) -> Json:
+    """A time series panel over prepared targets of any data source."""
     if bars:
         custom: Json = {"drawStyle": "bars", "fillOpacity": 80, "stacking": {"mode": "normal", "group": "A"}}
     else:
@@ -61,13 +80,11 @@ def timeseries(
             "showPoints": "never",
             "spanNulls": True,
         }
-    if query.labels:
-        defaults.setdefault("displayName", "${__field.labels." + query.labels[0] + "}")
     return _panel(
         "timeseries",
         title,
-        query,
-        database,
+        targets,
+        datasource,
         grid,
         description,
         _field_config(unit, custom, overrides, **defaults),
@@ -85,8 +102,20 @@ def table(
     overrides: list[Json] | None = None,
 ) -> Json:
     """A table panel."""
+    return table_panel(title, [target(query, database)], DATASOURCE, grid, description, overrides)
+
+
+def table_panel(
+    title: str,
+    targets: list[Json],
+    datasource: Json,
+    grid: tuple[int, int, int, int],
+    description: str = "",
+    overrides: list[Json] | None = None,
+) -> Json:
+    """A table panel over prepared targets of any data source."""
     return _panel(
-        "table", title, query, database, grid, description,
+        "table", title, targets, datasource, grid, description,
         _field_config("short", {"align": "auto"}, overrides),
         {"showHeader": True, "cellHeight": "sm"},
     )  # fmt: skip
@@ -103,10 +132,25 @@ def stat(
     **defaults: Any,
 ) -> Json:
     """A single-value panel showing one column of a one-row table query."""
+    return stat_panel(title, [target(query, database)], DATASOURCE, grid, f"/^{field}$/", unit, description,
+                      **defaults)  # fmt: skip
+
+
+def stat_panel(
+    title: str,
+    targets: list[Json],
+    datasource: Json,
+    grid: tuple[int, int, int, int],
+    fields: str = "",
+    unit: str = "short",
+    description: str = "",
+    **defaults: Any,
+) -> Json:
+    """A single-value panel over prepared targets (`fields`: a regex of the field shown, "" numeric)."""
     return _panel(
-        "stat", title, query, database, grid, description,
+        "stat", title, targets, datasource, grid, description,
         _field_config(unit, None, None, **defaults),
-        {"reduceOptions": {"calcs": ["lastNotNull"], "fields": f"/^{field}$/", "values": False},
+        {"reduceOptions": {"calcs": ["lastNotNull"], "fields": fields, "values": False},
          "colorMode": "value", "graphMode": "none", "textMode": "value", "justifyMode": "auto"},
     )  # fmt: skip
 
@@ -114,8 +158,8 @@ def stat(
 def _panel(
     kind: str,
     title: str,
-    query: PanelQuery,
-    database: str,
+    targets: list[Json],
+    datasource: Json,
     grid: tuple[int, int, int, int],
     description: str,
     field_config: Json,
@@ -125,11 +169,11 @@ def _panel(
     panel: Json = {
         "type": kind,
         "title": title,
-        "datasource": DATASOURCE,
+        "datasource": datasource,
         "gridPos": {"x": x, "y": y, "w": w, "h": h},
         "fieldConfig": field_config,
         "options": options,
-        "targets": [target(query, database)],
+        "targets": targets,
     }
     if description:
         panel["description"] = description

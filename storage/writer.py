@@ -129,12 +129,15 @@ class BatchWriter:
         client: ClickHouseClient,
         settings: ClickHouseSettings,
         sleep: Callable[[float], None] = time.sleep,
+        on_retry: Callable[[], None] = lambda: None,
     ) -> None:
+        """`on_retry` is called after each failed attempt that will be retried (for metrics)."""
         self._client = client
         self._policy = RetryPolicy(
             settings.insert_attempts, settings.insert_backoff_s, settings.insert_backoff_max_s
         )
         self._sleep = sleep
+        self._on_retry = on_retry
         db = client.database
         self._documents = f"{db}.documents"
         self._classifications = f"{db}.classifications"
@@ -206,6 +209,7 @@ class BatchWriter:
         def warn(attempt: int, exc: Exception, pause: float) -> None:
             log.warning("insert into %s failed (attempt %d/%d), retrying in %.1fs: %s",
                         table, attempt, self._policy.max_attempts, pause, exc)  # fmt: skip
+            self._on_retry()
 
         try:
             call_with_retries(

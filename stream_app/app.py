@@ -21,6 +21,7 @@ from faust.types import EventT
 from ingest.topics import KafkaSettings
 from storage.writer import StorageUnavailable
 from stream_app.batch_policy import AdaptiveBatchPolicy, FixedBatchPolicy
+from stream_app.metrics import StreamMetrics
 from stream_app.processor import REASON_HEADER, BatchProcessor, BatchResult, PreparedBatch, RawMessage
 from stream_app.settings import StreamSettings
 
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 # Exit code when ClickHouse stays down past the retry budget: the batch was not acknowledged,
 # so a restarted worker (compose `restart: unless-stopped`, systemd, k8s) re-reads it.
 EXIT_STORAGE_UNAVAILABLE = 75
+# How often the consumer lag gauge is refreshed (independent of batches, so a stall shows).
+LAG_INTERVAL_S = 1.0
 
 
 def create_app(
@@ -37,8 +40,9 @@ def create_app(
     processor: BatchProcessor,
     datadir: Path,
     on_batch: Callable[[BatchResult], None] | None = None,
+    metrics: StreamMetrics | None = None,
 ) -> faust.App:
-    """Build the Faust app with its classify agent; `processor` is owned by the caller."""
+    """Build the Faust app with its classify agent; `processor` and `metrics` belong to the caller."""
     app = faust.App(
         stream.app_id,
         broker=[f"kafka://{server}" for server in kafka.bootstrap_servers],
@@ -68,7 +72,7 @@ def create_app(
     # (faust-streaming issue #606); scale out with partitions and workers instead.
     @app.agent(source, concurrency=1, name="classify")
     async def classify(stream_: faust.StreamT) -> None:
-        await BatchPipeline(app, dlq, processor, stream, on_batch).run(stream_.noack())
+        await BatchPipeline(app, dlq, processor, stream, on_batch, metrics).run(stream_.noack())
 
     return app
 
@@ -114,8 +118,13 @@ class BatchPipeline:
         processor: BatchProcessor,
         settings: StreamSettings,
         on_batch: Callable[[BatchResult], None] | None = None,
+        metrics: StreamMetrics | None = None,
     ) -> None:
         self._app = app
+        self._metrics = metrics
+        # Per (topic, partition): the first offset read, and the offset after the last one stored.
+        self._first_read: dict[tuple[str, int], int] = {}
+        self._stored_upto: dict[tuple[str, int], int] = {}
         self._dlq = dlq
         self._processor = processor
         self._on_batch = on_batch
@@ -143,6 +152,7 @@ class BatchPipeline:
         """Process the stream until the agent is stopped; a failure stops the agent (no ack)."""
         loop = asyncio.get_running_loop()
         reader = asyncio.create_task(self._read(stream_))
+        lag_watch = asyncio.create_task(self._watch_lag()) if self._metrics is not None else None
         storing: asyncio.Task | None = None
         try:
             while True:
@@ -159,6 +169,8 @@ class BatchPipeline:
                     storing = None
         finally:
             reader.cancel()
+            if lag_watch is not None:
+                lag_watch.cancel()
             if storing is not None:
                 storing.cancel()  # its batch stays unacknowledged and is delivered again
             self._infer_thread.shutdown(wait=False)
@@ -172,6 +184,10 @@ class BatchPipeline:
                     await self._space.wait()
                 now = time.monotonic()
                 self._queue.append((event, now))
+                if self._metrics is not None:
+                    self._metrics.received.inc()
+                    message = event.message
+                    self._first_read.setdefault((message.topic, message.partition), message.offset)
                 self._policy.observe_arrivals(1, now)
                 if len(self._queue) >= self._wake_at:
                     self._wake.set()
@@ -233,11 +249,37 @@ class BatchPipeline:
                 self._on_batch(result)
             for event in events:
                 await stream_.ack(event)
+            if self._metrics is not None:
+                self._metrics.observe_batch(prepared, result.dead_letters, infer_s, insert_s)
+                for event in events:
+                    key = (event.message.topic, event.message.partition)
+                    self._stored_upto[key] = max(self._stored_upto.get(key, 0), event.message.offset + 1)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
             self._fail(exc)
             raise
+
+    async def _watch_lag(self) -> None:
+        """Refresh the lag gauge every LAG_INTERVAL_S from the consumer's high-water marks."""
+        consumer = self._app.consumer
+        while True:
+            try:
+                lag = {}
+                for tp in consumer.assignment():
+                    highwater = consumer.highwater(tp)
+                    key = (tp.topic, tp.partition)
+                    position = self._stored_upto.get(key, self._first_read.get(key))
+                    if position is None:  # nothing read from it yet: lag behind the fetch position
+                        position = await consumer.position(tp)
+                    if highwater is not None and position is not None:
+                        lag[key] = max(0, highwater - position)
+                self._metrics.set_lag(lag)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a metrics refresh must never stop the agent
+                log.debug("consumer lag refresh failed: %s", exc)
+            await asyncio.sleep(LAG_INTERVAL_S)
 
 
 def _raw(event: EventT) -> RawMessage:

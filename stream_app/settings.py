@@ -32,4 +32,9 @@ class StreamSettings(BaseSettings):
     fetch_max_wait_ms: int | None = None
     worker_name: str = ""
     web_port: int | None = None  # None: no web server, so several workers can share a host
+    # /healthz, /readyz and /metrics (None: not served, so several workers can share a host).
+    ops_port: int | None = None
+    ops_host: str = "127.0.0.1"
+    # Readiness fails when messages wait and no batch was stored for this long.
+    stall_after_s: float = 120.0
     log_level: str = "warning"

@@ -246,3 +246,9 @@ def test_queries_on_current_clickhouse_and_png_report(chdb_client, tmp_path: Pat
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 50_000
     with pytest.raises(ValueError, match="no classified documents"):
         render_report(client, "no-such-run", tmp_path / "empty.png")
+
+
+def test_annotation_text_is_html_escaped_by_the_server(ch_client: ClickHouseClient) -> None:
+    hostile = "'<img src=x onerror=\"a()\">&'"
+    (row,) = ch_client.query("SELECT " + q.html_escaped(hostile))
+    assert row == ("&lt;img src=x onerror=&quot;a()&quot;&gt;&amp;",)

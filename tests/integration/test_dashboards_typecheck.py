@@ -14,7 +14,8 @@ import pytest
 
 from dashboards.generate import dashboards, market_sentiment
 from dashboards.model import GRAFANA_VERSION
-from dashboards.tscheck import TYPECHECK_DIR, TypeCheckError, ensure_installed, typecheck
+from dashboards.prometheus import pipeline_dashboard
+from dashboards.tscheck import PROMETHEUS_TYPE, TYPECHECK_DIR, TypeCheckError, ensure_installed, typecheck
 
 
 @pytest.fixture(scope="module")
@@ -88,3 +89,26 @@ def test_missing_npm_is_an_error_not_a_skip(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
     with pytest.raises(TypeCheckError, match="npm is not installed"):
         ensure_installed(tmp_path)
+
+
+PROMETHEUS_BROKEN = {
+    "prom_unknown_query_key": _set("panels.0.targets.0.exp", "up"),
+    "prom_wrong_format": _set("panels.0.targets.0.format", "wide"),
+    "prom_missing_expr": _set("panels.0.targets.0.expr", _DELETE),
+    "prom_wrong_instant": _set("panels.0.targets.0.instant", "yes"),
+}
+
+
+def test_prometheus_dashboard_typechecks_and_catches_mistakes(tsc: Path, tmp_path: Path) -> None:
+    done = typecheck(
+        {"pipeline_metrics": pipeline_dashboard()}, tmp_path / "good", dashboard_type=PROMETHEUS_TYPE
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    models = {}
+    for name, breakage in PROMETHEUS_BROKEN.items():
+        model = copy.deepcopy(pipeline_dashboard())
+        breakage(model)
+        models[name] = model
+    done = typecheck(models, tmp_path / "broken", dashboard_type=PROMETHEUS_TYPE)
+    failing = set(re.findall(r"^(\w+)\.ts\(\d+,\d+\): error TS\d+", done.stdout, re.MULTILINE))
+    assert failing == set(PROMETHEUS_BROKEN), f"not caught: {set(PROMETHEUS_BROKEN) - failing}\n{done.stdout}"

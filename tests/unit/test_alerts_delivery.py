@@ -19,7 +19,7 @@ from alerts.delivery import (
     signature_header,
     verify_signature,
 )
-from alerts.grafana import GrafanaAnnotator, annotation_tag
+from alerts.grafana import GrafanaAnnotator, annotation_tag, annotation_text
 from alerts.receiver import ReceivedRequest, WebhookReceiver
 from alerts.settings import AlertSettings, WebhookEndpoint
 
@@ -178,6 +178,13 @@ def test_grafana_annotation_once_per_event() -> None:
     finally:
         fake.server.shutdown()
         fake.server.server_close()
+
+
+def test_annotation_text_escapes_hostile_keys_and_links() -> None:
+    text = annotation_text('FIRING topic=<img src=x onerror="alert(1)">', 'http://g/d?a=1&b="><script>')
+    assert "<img" not in text and "<script>" not in text
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in text
+    assert text.endswith('<a href="http://g/d?a=1&amp;b=&quot;&gt;&lt;script&gt;">dashboard</a>')
 
 
 def test_receiver_dedupes_by_idempotency_key(receiver: WebhookReceiver) -> None:

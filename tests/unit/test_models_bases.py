@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import io
 import zipfile
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from models.bases import _ENCODER_FILES, BASES, mpnet_folder, resolve_base
+from models.bases import _ENCODER_FILES, BASES, MPNET_SHA256, ChecksumError, mpnet_folder, resolve_base
 
 
 def test_minilm_resolves_to_its_package_folder() -> None:
@@ -44,10 +45,24 @@ def test_mpnet_is_assembled_once_from_the_five_parts(tmp_path: Path, monkeypatch
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     importlib.invalidate_caches()
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    folder = mpnet_folder()
+    folder = mpnet_folder(FAKE_SHA256)
     assert sorted(p.name for p in folder.iterdir()) == sorted(_ENCODER_FILES)
     assert (folder / "config.json").read_text() == "content of config.json"
     # second call: the cached folder, without the parts
     for part in (tmp_path / "site").glob("*/input/*"):
         part.unlink()
-    assert mpnet_folder() == folder
+    assert mpnet_folder(FAKE_SHA256) == folder
+
+
+FAKE_SHA256 = {name: hashlib.sha256(f"content of {name}".encode()).hexdigest() for name in _ENCODER_FILES}
+
+
+def test_mpnet_with_a_changed_file_is_refused_and_not_cached(tmp_path: Path, monkeypatch) -> None:
+    _fake_parts(tmp_path / "site")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    importlib.invalidate_caches()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with pytest.raises(ChecksumError, match="model.safetensors"):
+        mpnet_folder({**FAKE_SHA256, "model.safetensors": "0" * 64})
+    assert not (tmp_path / "cache" / "finpulse" / "bases" / "all-mpnet-base-v2").exists()
+    assert set(MPNET_SHA256) == set(_ENCODER_FILES)

@@ -108,3 +108,10 @@ def test_a_malformed_run_id_header_is_a_dead_letter() -> None:
     writer = MemoryWriter()
     result = BatchProcessor(KeywordModel(), writer).process([_message(0, "a", run_id="bad id\x1f")])
     assert result.stored == 0 and "not a valid run id" in result.dead_letters[0].reason
+
+
+def test_a_batch_of_only_bad_messages_is_dead_lettered_without_crashing() -> None:
+    model, writer = KeywordModel(), MemoryWriter()
+    result = BatchProcessor(model, writer).process([RawMessage("raw", 0, 0, b"{broken"), _message(1, None)])
+    assert result.stored == 0 and [d.offset for d in result.dead_letters] == [0, 1]
+    assert model.calls == [] and writer.batches == []
