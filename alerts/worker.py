@@ -303,7 +303,7 @@ class AlertWorker:
         return outcome == "delivered"
 
     def poll(self) -> bool:
-        """`run_once`, recording the outcome in `health` and the metrics; exceptions are logged, not raised."""
+        """`run_once`, its outcome recorded in `health` and the metrics; exceptions are logged, not raised."""
         started = time.monotonic()
         try:
             events = self.run_once()
