@@ -22,8 +22,8 @@ PACKAGES = (
     "models",
     "ingest",
 )
-# The same role in every package, like __init__.py: a package's CLI, its settings, its test fixtures.
-ROLE_NAMES = {"__init__.py", "__main__.py", "cli.py", "settings.py", "conftest.py"}
+# The same role in every package, like __init__.py: its CLI, settings, Prometheus metrics, test fixtures.
+ROLE_NAMES = {"__init__.py", "__main__.py", "cli.py", "settings.py", "metrics.py", "conftest.py"}
 MAX_MODULE_LINES = 500
 
 

@@ -130,7 +130,7 @@ def test_alert_metrics_poll_health_and_deliveries() -> None:
 
 
 def test_ingest_serves_its_metrics() -> None:
-    client = TestClient(create_app(IngestSettings(), lambda docs: None))
+    client = TestClient(create_app(IngestSettings(allow_anonymous=True), lambda docs: None))
     accepted = client.post("/v1/docs", json={"id": "1", "title": "Acme beats estimates", "published_at":
                                              "2026-11-02T13:00:00Z"})  # fmt: skip
     assert accepted.status_code == 202
