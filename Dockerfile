@@ -10,7 +10,8 @@ ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 HF_HUB
 WORKDIR /app
 RUN useradd --create-home finpulse && mkdir -p /var/lib/finpulse && chown finpulse /var/lib/finpulse
 
-# The project's own code (installed last in each role, so dependency layers stay cached).
+# The project's own code (installed last in each role, so dependency layers stay cached). The
+# development packages (devstack/: local broker and ClickHouse launchers; bench/) stay out.
 FROM python AS source
 COPY pyproject.toml README.md ./
 COPY ingest ingest
@@ -20,7 +21,6 @@ COPY storage storage
 COPY alerts alerts
 COPY dashboards dashboards
 COPY finpulse finpulse
-COPY bench bench
 
 FROM python AS ingest
 COPY requirements/ingest.txt requirements/

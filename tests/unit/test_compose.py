@@ -126,3 +126,9 @@ def test_grafana_reads_with_the_read_only_user(compose: dict) -> None:
         in (clickhouse["volumes"])
     )
     assert {"FINPULSE_WRITER_PASSWORD", "FINPULSE_READER_PASSWORD"} <= set(clickhouse["environment"])
+
+
+def test_production_images_leave_the_development_packages_out() -> None:
+    copied = set(re.findall(r"^COPY (\S+) \1$", (ROOT / "Dockerfile").read_text(), re.MULTILINE))
+    assert {"ingest", "stream_app", "models", "storage", "alerts", "dashboards", "finpulse"} <= copied
+    assert not copied & {"devstack", "bench", "tests"}
