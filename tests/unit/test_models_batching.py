@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from models.base import Classifier
-from models.batching import BatchedClassifier, pad_batch, plan_sub_batches, softmax
+from models.batching import BatchedClassifier, pad_batch, plan_sub_batches
+from models.calibration import softmax
 from models.modeldir import ModelDir
 
 
