@@ -203,8 +203,9 @@ def assign_splits(
     """Split by story, stratified by (genre, the story's first sentiment).
 
     Within each stratum stories are ordered by a hash of their id and dealt in a cycle of 20:
-    3 to test, 3 to validation, 14 to train. Stories in ``frozen_test`` stay in test and only new
-    stories are dealt, so the test split never changes once it has been frozen.
+    3 to test, 3 to validation, 14 to train. Once a test split is frozen (``frozen_test``), exactly
+    those stories are the test split and every other story is dealt to validation or train (a test
+    slot goes to train), so the test split never changes and no training row can enter it.
     """
     frozen_test = frozen_test or set()
     by_story: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -213,16 +214,14 @@ def assign_splits(
     strata: dict[tuple[str, str], list[str]] = defaultdict(list)
     split_of: dict[str, str] = {}
     for story, group in by_story.items():
-        if story in frozen_test:
-            split_of[story] = "test"
-        else:
-            strata[(group[0]["genre"], group[0]["sentiment"])].append(story)
+        strata[(group[0]["genre"], group[0]["sentiment"])].append(story)
     for key in sorted(strata):
         for rank, story in enumerate(sorted(strata[key], key=_stable_hash)):
             slot = rank % SLOT_CYCLE
-            split_of[story] = (
-                "test" if slot in TEST_SLOTS else "validation" if slot in VALIDATION_SLOTS else "train"
-            )
+            if story in frozen_test or (slot in TEST_SLOTS and not frozen_test):
+                split_of[story] = "test"
+            else:
+                split_of[story] = "validation" if slot in VALIDATION_SLOTS else "train"
     out: dict[str, list[dict[str, Any]]] = {name: [] for name in SPLITS}
     for item in sorted(items, key=lambda r: r["id"]):
         out[split_of[item["story"]]].append({**item, "split": split_of[item["story"]]})
