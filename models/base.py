@@ -30,12 +30,12 @@ class Prediction:
 
     @property
     def confidence(self) -> float:
-        """Probability of the chosen sentiment label."""
+        """Probability of the chosen sentiment label (calibrated when the model carries a temperature)."""
         return max(self.p_negative, self.p_neutral, self.p_positive)
 
     def as_dict(self) -> dict[str, float | str]:
-        """Fields plus the derived score, as written by `finpulse classify`."""
-        return {**asdict(self), "score": round(self.score, 6)}
+        """Fields plus the derived score and confidence, as written by `finpulse classify`."""
+        return {**asdict(self), "score": round(self.score, 6), "confidence": round(self.confidence, 6)}
 
 
 @runtime_checkable

@@ -1,4 +1,4 @@
-"""`finpulse model ...` (train, eval, export, build-engine, bench) and the `classify` command.
+"""`finpulse model ...` (corpus, train, eval, export, build-engine, bench) and the `classify` command.
 
 Heavy imports (torch, onnxruntime, transformers) happen inside the command functions.
 """
@@ -30,6 +30,35 @@ def _settings(model_dir: Path | None = None, **overrides: Any) -> ModelSettings:
 
 def _err(message: str) -> None:
     typer.echo(message, err=True)
+
+
+@app.command()
+def corpus(
+    import_from: Annotated[
+        Path | None,
+        typer.Option(help="First copy the writers' parts, pass-B labels and adjudications from this folder."),
+    ] = None,
+    freeze: Annotated[
+        bool, typer.Option(help="Freeze the test split built now: later builds keep its stories in test.")
+    ] = False,
+) -> None:
+    """Build corpus v4: merge labelling passes, kappa, adjudications, story split, stats, datasheet."""
+    from models.corpus.build import build_corpus, freeze_test, import_items
+
+    if import_from:
+        _err(f"imported {import_items(import_from)}")
+    stats = build_corpus()
+    if freeze:
+        _err(f"froze the test split in {freeze_test()}")
+    kappa = stats["agreement_pass_a_vs_b"]
+    summary = {
+        "items": stats["total"],
+        "splits": {name: part["items"] for name, part in stats["splits"].items()},
+        "resolution": stats["resolution"],
+        "kappa_sentiment": kappa["sentiment"]["kappa"],
+        "kappa_topic": kappa["topic"]["kappa"],
+    }
+    typer.echo(json.dumps(summary, indent=2))
 
 
 @app.command()
@@ -78,8 +107,24 @@ def train(
     ] = False,
     seed: int = 13,
     threads: Annotated[int | None, typer.Option(help="torch intra-op threads.")] = None,
+    teacher: Annotated[
+        Path | None,
+        typer.Option(
+            help="Distil from this model directory: its logits on the training rows become soft targets."
+        ),
+    ] = None,
+    unlabelled: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="JSONL files with a text field: extra distillation rows labelled by --teacher only."
+        ),
+    ] = None,
+    distill_weight: Annotated[float, typer.Option(help="Weight of the teacher's soft targets (0-1).")] = 0.5,
 ) -> None:
-    """Fine-tune encoder + sentiment and topic heads on CPU (early stopping on validation)."""
+    """Fine-tune encoder + sentiment and topic heads on CPU (early stopping on validation).
+
+    --base may also be a finpulse model directory (e.g. var/model) to continue from the shipped model.
+    """
     from models.bases import BASES, DEFAULT_BASE, resolve_base
     from models.datasets import load_corpus, read_file, split_records
     from models.training import TrainConfig
@@ -111,9 +156,13 @@ def train(
             splits[name] += load_corpus(name)
         sources.append("finpulse corpus (models/corpus)")
     for path in aux or []:
-        rows = read_file(path, text_column=text_column, label_column=label_column, topic_column=None)
+        rows = read_file(path, text_column=text_column, label_column=label_column, topic_column=topic_column)
         splits["train"] += rows
-        sources.append(f"{path} ({len(rows)} rows, auxiliary, sentiment only)")
+        sources.append(f"{path} ({len(rows)} rows, auxiliary, training only)")
+    if teacher:
+        extra = [{"text": t} for path in unlabelled or [] for t in read_texts(path)]
+        splits["train"] = add_teacher_logits(teacher, splits["train"] + extra)
+        sources.append(f"distilled from {teacher} ({len(extra)} unlabelled rows, weight {distill_weight})")
     recipe = BASES.get(base or DEFAULT_BASE)
     cfg = TrainConfig(
         max_length=max_length,
@@ -123,6 +172,7 @@ def train(
         patience=patience,
         seed=seed,
         threads=threads,
+        distill_weight=distill_weight if teacher else 0.0,
     )
     if refit:
         splits["train"] += splits.pop("validation")
@@ -136,6 +186,39 @@ def train(
         # user data has no shipped test split: keep the held-out rows with the model for `eval`
         write_jsonl(md.path / "heldout_test.jsonl", splits["test"])
     _err(f"wrote {md.path} (model_version {md.model_version})")
+
+
+def read_texts(path: Path) -> list[str]:
+    """The non-empty ``text`` fields of a JSONL file (bad lines skipped)."""
+    texts = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                text = json.loads(line).get("text")
+            except (ValueError, AttributeError):
+                continue
+            if isinstance(text, str) and text.strip():
+                texts.append(text)
+    return texts
+
+
+def add_teacher_logits(teacher: Path, rows: list[dict]) -> list[dict]:
+    """Rows with the teacher's raw sentiment and topic logits attached (for distillation)."""
+    from models.runtime import load_classifier
+
+    clf = load_classifier(_settings(teacher))
+    if list(getattr(clf, "topics", [])) != sorted(getattr(clf, "topics", [])):
+        raise typer.BadParameter("the teacher's topic labels are not in sorted order", param_hint="--teacher")
+    out = []
+    for i in range(0, len(rows), 64):
+        chunk = rows[i : i + 64]
+        sent, topic = clf.logits([r["text"] for r in chunk])
+        out += [
+            {**r, "teacher_sentiment": s.tolist(), "teacher_topic": t.tolist()}
+            for r, s, t in zip(chunk, sent, topic, strict=True)
+        ]
+    clf.close()
+    return out
 
 
 def parse_map(spec: str | None) -> dict[str, str]:

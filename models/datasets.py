@@ -16,6 +16,8 @@ from typing import Any
 from models.base import SENTIMENTS
 
 Record = dict[str, Any]
+# Optional column of user files: rows with the same value are one story and share a split.
+STORY_COLUMN = "story"
 
 SENTIMENT_ALIASES = {
     "negative": "negative",
@@ -103,13 +105,14 @@ def read_table(
         if text_column not in row or label_column not in row:
             raise DatasetError(f"{path} row {n}: needs columns {text_column!r} and {label_column!r}")
         topic = row.get(topic_column) if topic_column else None
-        records.append(
-            {
-                "text": str(row[text_column]),
-                "sentiment": normalise_sentiment(row[label_column], label_map),
-                "topic": str(topic).strip() if topic not in (None, "") else None,
-            }
-        )
+        record = {
+            "text": str(row[text_column]),
+            "sentiment": normalise_sentiment(row[label_column], label_map),
+            "topic": str(topic).strip() if topic not in (None, "") else None,
+        }
+        if row.get(STORY_COLUMN) not in (None, ""):
+            record[STORY_COLUMN] = str(row[STORY_COLUMN])
+        records.append(record)
     return records
 
 
@@ -124,16 +127,23 @@ def read_file(path: Path, **table_options: Any) -> list[Record]:
 def split_records(
     records: list[Record], validation: float = 0.1, test: float = 0.1, seed: int = 13
 ) -> dict[str, list[Record]]:
-    """Shuffle and split user records into train/validation/test, stratified by sentiment."""
+    """Shuffle and split user records into train/validation/test, stratified by sentiment.
+
+    Rows that share a ``story`` value (the same event written several times) stay in one split;
+    rows without one are their own story.
+    """
     rng = random.Random(seed)
+    stories: dict[str, list[Record]] = {}
+    for n, r in enumerate(records):
+        stories.setdefault(str(r.get(STORY_COLUMN) or f"row-{n}"), []).append(r)
     out: dict[str, list[Record]] = {"train": [], "validation": [], "test": []}
     for label in SENTIMENTS:
-        group = [r for r in records if r["sentiment"] == label]
-        rng.shuffle(group)
-        n_val, n_test = round(len(group) * validation), round(len(group) * test)
-        out["validation"] += group[:n_val]
-        out["test"] += group[n_val : n_val + n_test]
-        out["train"] += group[n_val + n_test :]
+        groups = [g for g in stories.values() if g[0]["sentiment"] == label]
+        rng.shuffle(groups)
+        n_val, n_test = round(len(groups) * validation), round(len(groups) * test)
+        out["validation"] += [r for g in groups[:n_val] for r in g]
+        out["test"] += [r for g in groups[n_val : n_val + n_test] for r in g]
+        out["train"] += [r for g in groups[n_val + n_test :] for r in g]
     for part in out.values():
         rng.shuffle(part)
     return out

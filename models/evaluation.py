@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from models.base import SENTIMENTS, Classifier
+from models.calibration import expected_calibration_error
 from models.datasets import Record
 
 
@@ -50,7 +51,17 @@ def evaluate_classifier(clf: Classifier, records: Sequence[Record], batch_size: 
     for i in range(0, len(records), batch_size):
         preds += clf.predict_batch([r["text"] for r in records[i : i + batch_size]])
     topic_labels = getattr(clf, "topics", sorted({p.topic for p in preds}))
-    return score_predictions(records, [p.sentiment for p in preds], [p.topic for p in preds], topic_labels)
+    result = score_predictions(records, [p.sentiment for p in preds], [p.topic for p in preds], topic_labels)
+    result["sentiment"]["ece"] = expected_calibration_error(
+        [p.confidence for p in preds],
+        [p.sentiment == r["sentiment"] for p, r in zip(preds, records, strict=True)],
+    )
+    if "topic" in result:
+        pairs = [(p, r) for p, r in zip(preds, records, strict=True) if r.get("topic")]
+        result["topic"]["ece"] = expected_calibration_error(
+            [p.topic_prob for p, _ in pairs], [p.topic == r["topic"] for p, r in pairs]
+        )
+    return result
 
 
 def tfidf_baseline(train: Sequence[Record], test: Sequence[Record], seed: int = 13) -> dict[str, Any]:
@@ -81,6 +92,8 @@ def summary(metrics: dict[str, Any]) -> dict[str, float]:
         if head in metrics:
             out[f"{head}_accuracy"] = round(metrics[head]["accuracy"], 4)
             out[f"{head}_macro_f1"] = round(metrics[head]["macro_f1"], 4)
+            if "ece" in metrics[head]:
+                out[f"{head}_ece"] = round(metrics[head]["ece"], 4)
     return out
 
 

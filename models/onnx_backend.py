@@ -17,10 +17,11 @@ class OnnxClassifier(BatchedClassifier):
         model_dir: ModelDir,
         max_length: int,
         best_batch_size: int,
+        sentiment_prior: str | None = None,
         variant: str = "fp32",
         threads: int | None = None,
     ) -> None:
-        super().__init__(model_dir, max_length, best_batch_size)
+        super().__init__(model_dir, max_length, best_batch_size, sentiment_prior)
         path = model_dir.onnx_path(variant)
         if not path.exists():
             raise FileNotFoundError(f"{path} not found; run `finpulse model export`")

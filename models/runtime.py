@@ -69,6 +69,7 @@ def load_classifier(settings: ModelSettings) -> Classifier:
     model_dir = ModelDir(settings.dir)
     backend = resolve_backend(settings, model_dir)
     common = {"max_length": settings.max_length, "best_batch_size": settings.best_batch_size}
+    prior = {"sentiment_prior": settings.sentiment_prior}
     if backend == "tensorrt":
         from models.tensorrt_backend import TensorRTClassifier
 
@@ -77,7 +78,7 @@ def load_classifier(settings: ModelSettings) -> Classifier:
         from models.onnx_backend import OnnxClassifier
 
         variant = onnx_variant(settings, model_dir)
-        clf = OnnxClassifier(model_dir, variant=variant, threads=settings.intra_op_threads, **common)
+        clf = OnnxClassifier(model_dir, variant=variant, threads=settings.intra_op_threads, **common, **prior)
     else:
         from models.torch_backend import TorchClassifier
 
@@ -85,7 +86,12 @@ def load_classifier(settings: ModelSettings) -> Classifier:
         if device == "auto":
             device = "cuda" if cuda_available() else "cpu"
         clf = TorchClassifier(
-            model_dir, device=device, fp16=settings.cuda_fp16, threads=settings.intra_op_threads, **common
+            model_dir,
+            device=device,
+            fp16=settings.cuda_fp16,
+            threads=settings.intra_op_threads,
+            **common,
+            **prior,
         )
     log.info("model %s loaded from %s on backend %s", clf.model_version, settings.dir, clf.backend)
     return clf

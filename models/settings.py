@@ -21,6 +21,9 @@ class ModelSettings(BaseSettings):
     max_length: int = Field(128, ge=8, le=512)
     best_batch_size: int = Field(32, ge=1)
     intra_op_threads: int | None = Field(None, ge=1)
+    # Class-prior adjustment for a stream whose label mix differs from training, e.g.
+    # "negative=0.15,neutral=0.65,positive=0.20" (see models/calibration.py); unset = off.
+    sentiment_prior: str | None = None
     # torch backend: auto = CUDA when available, else CPU; fp16 applies on CUDA only.
     device: Literal["auto", "cpu", "cuda"] = "auto"
     cuda_fp16: bool = True

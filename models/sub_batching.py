@@ -13,6 +13,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from models.base import Prediction
+from models.calibration import calibrated_probs, calibration_section, parse_prior, prior_weights
 from models.modeldir import TOKENIZER, ModelDir
 
 
@@ -73,21 +74,15 @@ def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarr
     return input_ids, mask
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax in float64 (stable)."""
-    z = logits.astype(np.float64)
-    z -= z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 class BatchedClassifier(ABC):
     """Implements the Classifier protocol on top of a backend's ``_infer``."""
 
     backend: str = "abstract"
     call_overhead_tokens: int = CPU_CALL_OVERHEAD_TOKENS
 
-    def __init__(self, model_dir: ModelDir, max_length: int, best_batch_size: int) -> None:
+    def __init__(
+        self, model_dir: ModelDir, max_length: int, best_batch_size: int, sentiment_prior: str | None = None
+    ) -> None:
         self.model_dir = model_dir
         self.model_version = model_dir.model_version
         self.max_length = max_length
@@ -96,6 +91,12 @@ class BatchedClassifier(ABC):
         self.sentiments = model_dir.labels["sentiment"]
         self._tokenizer = load_tokenizer(model_dir, max_length)
         self._pad_id = model_dir.pad_id
+        calibration = calibration_section(model_dir.meta)
+        self.sentiment_temperature = float(calibration.get("sentiment", {}).get("temperature", 1.0))
+        self.topic_temperature = float(calibration.get("topic", {}).get("temperature", 1.0))
+        self._prior_weights = prior_weights(
+            parse_prior(sentiment_prior, self.sentiments), calibration.get("sentiment", {}).get("model_prior")
+        )
 
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids of every text (truncated, unpadded), in one fast-tokenizer call."""
@@ -118,8 +119,8 @@ class BatchedClassifier(ABC):
         return sent, topic
 
     def _prediction(self, sent_logits: np.ndarray, topic_logits: np.ndarray) -> Prediction:
-        ps = softmax(sent_logits)
-        pt = softmax(topic_logits)
+        ps = calibrated_probs(sent_logits, self.sentiment_temperature, self._prior_weights)
+        pt = calibrated_probs(topic_logits, self.topic_temperature)
         t = int(pt.argmax())
         return Prediction(
             topic=self.topics[t],

@@ -95,7 +95,9 @@ class TensorRTClassifier(BatchedClassifier):
             raise ValueError(
                 f"max_length {max_length} exceeds the engine profile's {settings.trt_max_length}"
             )
-        super().__init__(model_dir, max_length, min(best_batch_size, settings.trt_max_batch))
+        super().__init__(
+            model_dir, max_length, min(best_batch_size, settings.trt_max_batch), settings.sentiment_prior
+        )
         self._torch = torch
         self._max_batch = settings.trt_max_batch
         self._logger = trt.Logger(trt.Logger.WARNING)

@@ -17,11 +17,12 @@ class TorchClassifier(BatchedClassifier):
         model_dir: ModelDir,
         max_length: int,
         best_batch_size: int,
+        sentiment_prior: str | None = None,
         device: str = "cpu",
         fp16: bool = True,
         threads: int | None = None,
     ) -> None:
-        super().__init__(model_dir, max_length, best_batch_size)
+        super().__init__(model_dir, max_length, best_batch_size, sentiment_prior)
         if threads:
             torch.set_num_threads(threads)
         self.device = torch.device(device)

@@ -19,9 +19,10 @@ from transformers import AutoModel, AutoTokenizer, BertConfig, get_linear_schedu
 
 from models.base import SENTIMENTS
 from models.bases import minilm_folder, resolve_base
+from models.calibration import head_calibration
 from models.datasets import Record
 from models.evaluation import score_predictions, summary
-from models.modeldir import ModelDir, save_model_dir
+from models.modeldir import META, ModelDir, load_torch_model, save_model_dir
 from models.network import TwoHeadModel
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,10 @@ class TrainConfig:
     # replace a fraction of input tokens with [MASK] (or [UNK]) in training batches
     freeze_embeddings: bool = False
     token_dropout: float = 0.0
+    # distillation: weight of the KL term towards the teacher's softened probabilities (rows that
+    # carry ``teacher_sentiment`` / ``teacher_topic`` logits), at temperature distill_temperature
+    distill_weight: float = 0.0
+    distill_temperature: float = 2.0
     threads: int | None = None
 
 
@@ -58,12 +63,24 @@ def topics_of(records: Sequence[Record]) -> list[str]:
 
 
 def _encode(tokenizer: Any, records: Sequence[Record], topics: list[str], max_length: int) -> list[tuple]:
+    """(token ids, sentiment index, topic index, teacher sentiment logits, teacher topic logits) per record.
+
+    A record without a sentiment (unlabelled distillation text) or topic gets IGNORE for that head;
+    records without teacher logits get NaN rows, which the distillation loss skips.
+    """
     if not records:
         return []
     ids = tokenizer([r["text"] for r in records], truncation=True, max_length=max_length)["input_ids"]
     topic_index = {t: i for i, t in enumerate(topics)}
+    nan_s, nan_t = [float("nan")] * len(SENTIMENTS), [float("nan")] * len(topics)
     return [
-        (seq, SENTIMENTS.index(r["sentiment"]), topic_index.get(r.get("topic") or "", IGNORE))
+        (
+            seq,
+            SENTIMENTS.index(r["sentiment"]) if r.get("sentiment") else IGNORE,
+            topic_index.get(r.get("topic") or "", IGNORE),
+            r.get("teacher_sentiment") or nan_s,
+            r.get("teacher_topic") or nan_t,
+        )
         for seq, r in zip(ids, records, strict=True)
     ]
 
@@ -98,30 +115,72 @@ def _batches(
             torch.tensor([examples[i][1] for i in chunk]),
             torch.tensor([examples[i][2] for i in chunk]),
             torch.tensor(chunk),
+            torch.tensor([examples[i][3] for i in chunk], dtype=torch.float32),
+            torch.tensor([examples[i][4] for i in chunk], dtype=torch.float32),
         )
 
 
 def _sentiment_weights(examples: list[tuple]) -> torch.Tensor:
     """Inverse-frequency class weights normalised to mean 1 (sqrt-damped)."""
-    counts = Counter(e[1] for e in examples)
-    raw = torch.tensor([(len(examples) / max(counts.get(i, 0), 1)) ** 0.5 for i in range(len(SENTIMENTS))])
+    counts = Counter(e[1] for e in examples if e[1] != IGNORE)
+    labelled = sum(counts.values())
+    raw = torch.tensor([(labelled / max(counts.get(i, 0), 1)) ** 0.5 for i in range(len(SENTIMENTS))])
     return raw / raw.mean()
 
 
 @torch.inference_mode()
+def _logits(model: TwoHeadModel, examples: list[tuple], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sentiment, topic) logits of every example in order, in eval mode (the mode is restored)."""
+    was_training = model.training
+    model.eval()
+    sent = topic = None
+    for ids, mask, _, _, idx, _, _ in _batches(examples, 64, pad_id, None):
+        s, t = model(ids, mask)
+        if sent is None:
+            sent = torch.zeros(len(examples), s.shape[1])
+            topic = torch.zeros(len(examples), t.shape[1])
+        sent[idx], topic[idx] = s.float(), t.float()
+    model.train(was_training)
+    assert sent is not None and topic is not None, "no examples"
+    return sent, topic
+
+
 def _validate(
     model: TwoHeadModel, examples: list[tuple], records: Sequence[Record], topics: list[str], pad_id: int
 ) -> dict:
-    model.eval()
-    sent = [""] * len(examples)
-    top = [""] * len(examples)
-    for ids, mask, _, _, idx in _batches(examples, 64, pad_id, None):
-        s, t = model(ids, mask)
-        for row, i in enumerate(idx.tolist()):
-            sent[i] = SENTIMENTS[int(s[row].argmax())]
-            top[i] = topics[int(t[row].argmax())]
-    model.train()
-    return score_predictions(records, sent, top, topics)
+    sent, top = _logits(model, examples, pad_id)
+    return score_predictions(
+        records,
+        [SENTIMENTS[int(i)] for i in sent.argmax(dim=1)],
+        [topics[int(i)] for i in top.argmax(dim=1)],
+        topics,
+    )
+
+
+def _distill_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor | None:
+    """KL(teacher || student) at ``temperature`` (scaled by T^2) over rows with teacher logits."""
+    rows = ~torch.isnan(teacher).any(dim=1)
+    if not rows.any():
+        return None
+    log_p = torch.log_softmax(student[rows] / temperature, dim=1)
+    q = torch.softmax(teacher[rows] / temperature, dim=1)
+    return nn.functional.kl_div(log_p, q, reduction="batchmean") * temperature**2
+
+
+def calibrate(
+    model: TwoHeadModel, tokenizer: Any, records: Sequence[Record], topics: list[str], max_length: int
+) -> dict[str, Any]:
+    """Temperature per head fitted on ``records`` (validation), with ECE before and after."""
+    examples = _encode(tokenizer, records, topics, max_length)
+    sent, top = _logits(model, examples, int(tokenizer.pad_token_id or 0))
+    ys = torch.tensor([e[1] for e in examples])
+    yt = torch.tensor([e[2] for e in examples])
+    out = {"fitted_on": f"validation ({len(examples)} rows)"}
+    for head, logits, labels in (("sentiment", sent, ys), ("topic", top, yt)):
+        keep = labels != IGNORE
+        if keep.any():
+            out[head] = head_calibration(logits[keep].numpy(), labels[keep].numpy())
+    return out
 
 
 def _selection_score(metrics: dict) -> float:
@@ -168,7 +227,7 @@ def fit(
     total = steps_per_epoch * cfg.epochs
     scheduler = get_linear_schedule_with_warmup(optimizer, int(total * cfg.warmup_fraction), total)
     weights = _sentiment_weights(train_ex) if cfg.class_weights else None
-    sent_loss = nn.CrossEntropyLoss(weight=weights, label_smoothing=cfg.label_smoothing)
+    sent_loss = nn.CrossEntropyLoss(weight=weights, ignore_index=IGNORE, label_smoothing=cfg.label_smoothing)
     topic_loss = nn.CrossEntropyLoss(ignore_index=IGNORE, label_smoothing=cfg.label_smoothing)
     best_score, best_state, best_epoch, stale = -1.0, None, 0, 0
     history = []
@@ -183,14 +242,22 @@ def fit(
             leave=False,
         )
         running = 0.0
-        for step, (ids, mask, ys, yt, _) in enumerate(bar, 1):
+        for step, (ids, mask, ys, yt, _, ts, tt) in enumerate(bar, 1):
             if cfg.token_dropout > 0:
                 drop = (torch.rand(ids.shape) < cfg.token_dropout) & ~torch.isin(ids, special) & (mask == 1)
                 ids = ids.masked_fill(drop, mask_id)
             s_logits, t_logits = model(ids, mask)
-            loss = sent_loss(s_logits, ys)
+            hard = 1.0 - cfg.distill_weight
+            loss = s_logits.sum() * 0.0
+            if (ys != IGNORE).any():
+                loss = loss + hard * sent_loss(s_logits, ys)
             if (yt != IGNORE).any():
-                loss = loss + cfg.topic_loss_weight * topic_loss(t_logits, yt)
+                loss = loss + hard * cfg.topic_loss_weight * topic_loss(t_logits, yt)
+            if cfg.distill_weight > 0:
+                for student, teacher, weight in ((s_logits, ts, 1.0), (t_logits, tt, cfg.topic_loss_weight)):
+                    soft = _distill_loss(student, teacher, cfg.distill_temperature)
+                    if soft is not None:
+                        loss = loss + cfg.distill_weight * weight * soft
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
@@ -237,22 +304,38 @@ def train(
     data_sources: Sequence[str] = (),
     progress: bool = True,
 ) -> ModelDir:
-    """Fine-tune ``base`` (a packaged encoder's name, a local folder, or None for the default) on the
-    records and write a model directory."""
+    """Fine-tune ``base`` on the records and write a model directory.
+
+    ``base`` is a packaged encoder's name, a transformers folder, a finpulse model directory (to
+    continue training the shipped model: its heads are kept when the topic labels match), or None
+    for the default encoder.
+    """
     cfg = cfg or TrainConfig()
     base, packaged = resolve_base(base)
     torch.manual_seed(cfg.seed)
     tokenizer = AutoTokenizer.from_pretrained(base, use_fast=True)
-    encoder = AutoModel.from_pretrained(base, attn_implementation="eager")
     topics = topics_of(train_records)
-    model = TwoHeadModel(encoder, len(SENTIMENTS), len(topics))
+    if (base / META).exists():
+        model = load_torch_model(ModelDir(base)).train()
+        known = ModelDir(base).labels["topic"]
+        if {r["topic"] for r in train_records if r.get("topic")} <= set(known):
+            topics = known  # rows without topics (or with known ones) keep the topic head as it is
+        else:
+            model.topic_head = nn.Linear(model.topic_head.in_features, len(topics))
+    else:
+        encoder = AutoModel.from_pretrained(base, attn_implementation="eager")
+        model = TwoHeadModel(encoder, len(SENTIMENTS), len(topics))
     result = fit(model, tokenizer, train_records, validation_records, topics, cfg, progress)
+    calibration = (
+        calibrate(model, tokenizer, validation_records, topics, cfg.max_length) if validation_records else {}
+    )
     meta = {
         "base_model": packaged.description if packaged else base.name,
         "base_path": str(base),
         "training": {**asdict(cfg), **{k: v for k, v in result.items()}, "data_sources": list(data_sources)},
         "metrics": {"validation": result["history"][result["best_epoch"] - 1]} if validation_records else {},
         "max_length": cfg.max_length,
+        "calibration": calibration,
     }
     return save_model_dir(model, tokenizer, out_dir, topics, meta)
 

@@ -558,7 +558,7 @@ app = typer.Typer(add_completion=False, help=__doc__)
 
 @app.command()
 def main(
-    out: Path = typer.Option(Path(__file__).with_name("data"), help="Corpus output directory."),
+    out: Path = typer.Option(Path(__file__).with_name("v3"), help="Corpus output directory."),
     demo_feed: Path | None = typer.Option(None, help="Also write the demo feed samples to this directory."),
     corpus: bool = typer.Option(True, help="Write the corpus (use --no-corpus for samples only)."),
     seed: int = typer.Option(SEED),

@@ -7,18 +7,8 @@ template: every sentence rendered from it carries the same topic and sentiment.
 
 from __future__ import annotations
 
-TOPICS = (
-    "earnings",
-    "mergers_acquisitions",
-    "macro_central_banks",
-    "regulation_legal",
-    "analyst_ratings",
-    "markets",
-    "company_news",
-    "other",
-)
-SENTIMENTS = ("negative", "neutral", "positive")
-KINDS = ("news", "social")
+from models.base import SENTIMENTS  # noqa: F401 - re-exported for the generator
+from models.corpus import KINDS, TOPICS  # noqa: F401
 
 T = dict[tuple[str, str, str], tuple[str, ...]]
 

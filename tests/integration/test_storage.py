@@ -33,14 +33,15 @@ def _batch(n: int = 20) -> ClassifiedBatch:
             )
         )
         negative = i % 4 == 0
+        sure = 0.5 if i in (0, 1) else 0.8  # documents 0 and 1 (story 0, a negative one) are unsure calls
         preds.append(
             Prediction(
                 topic="earnings" if i % 2 else "markets",
                 topic_prob=0.9,
                 sentiment="negative" if negative else "neutral",
-                p_negative=0.8 if negative else 0.1,
-                p_neutral=0.1 if negative else 0.8,
-                p_positive=0.1,
+                p_negative=sure if negative else 0.1,
+                p_neutral=(1 - sure) / 2 if negative else sure,
+                p_positive=(1 - sure) / 2 if negative else 1 - sure - 0.1,
             )
         )
     return ClassifiedBatch(run_id="live", documents=docs, predictions=preds, model_version="m1")
@@ -66,6 +67,14 @@ def _exercise(client: ClickHouseClient, settings: ClickHouseSettings) -> None:
     assert topics == {"earnings": 10, "markets": 10}
     sample = most_negative(client, "live", "market", "all", T0, T0 + timedelta(hours=1), limit=3)
     assert len(sample) == 3 and len({s.title for s in sample}) == 3
+    db = settings.database
+    [(mean, unsure, confident)] = client.query(
+        "SELECT avgMerge(mean_confidence), uniqExactIfMerge(unsure_documents), "
+        f"uniqExactIfMerge(confident_negative_stories) FROM {db}.confidence_1m "
+        "WHERE run_id = 'live' AND key_kind = 'market'"
+    )
+    assert unsure == 2 and confident == 4  # negative stories 0, 2, 4, 6, 8; story 0 is unsure
+    assert abs(mean - (18 * 0.8 + 2 * 0.5) / 20) < 1e-3 * 2  # a redelivery repeats rows at the same mean
     assert not migrate(client), "a second migrate applies nothing"
 
 

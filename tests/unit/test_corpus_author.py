@@ -1,4 +1,4 @@
-"""The authored corpus: deterministic, template-disjoint splits, labels inside the taxonomy."""
+"""The v3 template corpus (models/corpus/v3): deterministic, template-disjoint splits, taxonomy labels."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from models.corpus import SPLITS, load_split
+from models.corpus import DATA_DIR, SPLITS, load_split
 from models.corpus.author import all_templates, assign_splits, generate_corpus
 from models.corpus.templates import KINDS, SENTIMENTS, TOPICS
 
@@ -15,7 +15,7 @@ FIELDS = {"id", "text", "sentiment", "topic", "kind", "template_id", "split"}
 
 @pytest.fixture(scope="module")
 def shipped() -> dict[str, list[dict]]:
-    return {name: load_split(name) for name in SPLITS}
+    return {name: load_split(name, DATA_DIR.with_name("v3")) for name in SPLITS}
 
 
 def test_generator_is_deterministic() -> None:

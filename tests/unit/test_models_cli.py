@@ -56,9 +56,12 @@ def test_classify_jsonl_file(tiny_model_dir: Path, tmp_path: Path) -> None:
         "p_neutral",
         "p_positive",
         "score",
+        "confidence",
         "model_version",
     }
     assert keys <= set(rows[0])
+    top = max(rows[0][f"p_{s}"] for s in ("negative", "neutral", "positive"))
+    assert abs(rows[0]["confidence"] - top) < 1e-6
 
 
 def test_classify_stdin_to_stdout(tiny_model_dir: Path) -> None:

@@ -91,3 +91,17 @@ def test_tfidf_baseline_scores_both_heads() -> None:
     result = tfidf_baseline(rows, rows)
     assert set(result) == {"sentiment", "topic"}
     assert result["topic"]["accuracy"] > 0.8  # fits its own training data
+
+
+def test_user_rows_of_one_story_share_a_split() -> None:
+    from models.datasets import split_records
+
+    rows = [
+        {"text": f"t{i}", "sentiment": "neutral", "topic": None, "story": f"s{i // 4}"} for i in range(200)
+    ]
+    split_of: dict[str, set[str]] = {}
+    for name, part in split_records(rows, seed=3).items():
+        for r in part:
+            split_of.setdefault(r["story"], set()).add(name)
+    assert all(len(names) == 1 for names in split_of.values())
+    assert sum(len(p) for p in split_records(rows).values()) == 200

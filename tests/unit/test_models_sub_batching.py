@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from models.base import Classifier
+from models.calibration import softmax
 from models.modeldir import ModelDir
-from models.sub_batching import BatchedClassifier, pad_batch, plan_sub_batches, softmax
+from models.sub_batching import BatchedClassifier, pad_batch, plan_sub_batches
 
 
 def test_similar_lengths_stay_one_call() -> None:
