@@ -7,7 +7,9 @@ log-likelihood on the validation split; it changes confidences, never the arg-ma
 The prior adjustment (Saerens et al., 2002) re-weights calibrated probabilities by
 ``target_prior / model_prior`` and renormalises. ``model_prior`` is the mean calibrated
 probability on validation (what the model expects a training-like stream to look like), so a
-target equal to it leaves predictions unchanged.
+target equal to it leaves predictions unchanged. When a stream's mix is unknown, ``estimate_prior``
+finds it from unlabelled traffic with the same paper's EM: alternate re-weighting the calibrated
+probabilities and re-estimating the prior as their mean, until it stops moving.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 ECE_BINS = 15
+MIN_PRIOR_SHARE = 0.01
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -115,6 +118,40 @@ def prior_weights(target: np.ndarray | None, model_prior: Sequence[float] | None
         return None
     source = np.asarray(model_prior if model_prior is not None else np.full(len(target), 1 / len(target)))
     return target / np.maximum(source, 1e-6)
+
+
+def estimate_prior(
+    probs: np.ndarray,
+    model_prior: Sequence[float],
+    max_iter: int = 1000,
+    tolerance: float = 1e-8,
+    floor: float = MIN_PRIOR_SHARE,
+) -> np.ndarray:
+    """The class prior of an unlabelled stream, from its calibrated probabilities (Saerens EM).
+
+    Each share is kept at ``floor`` or above: a class absent from a calm sample must still be
+    detectable when it appears (a zero prior would silence it for good).
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    source = np.maximum(np.asarray(model_prior, dtype=np.float64), 1e-6)
+    if len(probs) == 0:
+        return source / source.sum()
+    prior = source.copy()
+    for _ in range(max_iter):
+        adjusted = probs * (prior / source)
+        adjusted /= adjusted.sum(axis=1, keepdims=True)
+        updated = adjusted.mean(axis=0)
+        converged = np.abs(updated - prior).max() < tolerance
+        prior = updated
+        if converged:
+            break
+    prior = np.maximum(prior, floor)
+    return prior / prior.sum()
+
+
+def format_prior(prior: Sequence[float], labels: Sequence[str]) -> str:
+    """A prior vector as the ``negative=0.15,neutral=0.65,positive=0.20`` spec ``parse_prior`` reads."""
+    return ",".join(f"{name}={share:.4f}" for name, share in zip(labels, prior, strict=True))
 
 
 def calibrated_probs(

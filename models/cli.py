@@ -120,14 +120,18 @@ def train(
         ),
     ] = None,
     distill_weight: Annotated[float, typer.Option(help="Weight of the teacher's soft targets (0-1).")] = 0.5,
+    without_cues: Annotated[
+        bool,
+        typer.Option(help="Ablation: drop emoji and class-specific words from train and validation text."),
+    ] = False,
 ) -> None:
     """Fine-tune encoder + sentiment and topic heads on CPU (early stopping on validation).
 
     --base may also be a finpulse model directory (e.g. var/model) to continue from the shipped model.
     """
+    from models import datasets as ds
     from models.bases import BASES, DEFAULT_BASE, resolve_base
-    from models.datasets import load_corpus, read_file, split_records
-    from models.training import TrainConfig
+    from models.training import TrainConfig, add_teacher_logits
     from models.training import train as run_training
 
     try:
@@ -140,28 +144,38 @@ def train(
     if data:
         records = []
         for path in data:
-            rows = read_file(
+            rows = ds.read_file(
                 path,
                 text_column=text_column,
                 label_column=label_column,
                 topic_column=topic_column or None,
-                label_map=parse_map(label_map),
+                label_map=ds.parse_label_map(label_map),
             )
             records += rows
             sources.append(f"{path} ({len(rows)} rows)")
-        for name, part in split_records(records, seed=seed).items():
+        for name, part in ds.split_records(records, seed=seed).items():
             splits[name] += part
     if not data or with_corpus:
         for name in splits:
-            splits[name] += load_corpus(name)
+            splits[name] += ds.load_corpus(name)
         sources.append("finpulse corpus (models/corpus)")
     for path in aux or []:
-        rows = read_file(path, text_column=text_column, label_column=label_column, topic_column=topic_column)
+        rows = ds.read_file(
+            path, text_column=text_column, label_column=label_column, topic_column=topic_column
+        )
         splits["train"] += rows
         sources.append(f"{path} ({len(rows)} rows, auxiliary, training only)")
+    if without_cues:
+        cues = ds.shortcut_cues(splits["train"])
+        for name in ("train", "validation"):
+            splits[name] = ds.without_cues(splits[name], cues)
+        sources.append(f"shortcut ablation: emoji and {len(cues)} class-specific words removed")
     if teacher:
-        extra = [{"text": t} for path in unlabelled or [] for t in read_texts(path)]
-        splits["train"] = add_teacher_logits(teacher, splits["train"] + extra)
+        extra = [{"text": t} for path in unlabelled or [] for t in ds.read_texts(path)]
+        try:
+            splits["train"] = add_teacher_logits(teacher, splits["train"] + extra)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--teacher") from exc
         sources.append(f"distilled from {teacher} ({len(extra)} unlabelled rows, weight {distill_weight})")
     recipe = BASES.get(base or DEFAULT_BASE)
     cfg = TrainConfig(
@@ -184,55 +198,8 @@ def train(
     )
     if data:
         # user data has no shipped test split: keep the held-out rows with the model for `eval`
-        write_jsonl(md.path / "heldout_test.jsonl", splits["test"])
+        ds.write_jsonl(md.path / "heldout_test.jsonl", splits["test"])
     _err(f"wrote {md.path} (model_version {md.model_version})")
-
-
-def read_texts(path: Path) -> list[str]:
-    """The non-empty ``text`` fields of a JSONL file (bad lines skipped)."""
-    texts = []
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                text = json.loads(line).get("text")
-            except (ValueError, AttributeError):
-                continue
-            if isinstance(text, str) and text.strip():
-                texts.append(text)
-    return texts
-
-
-def add_teacher_logits(teacher: Path, rows: list[dict]) -> list[dict]:
-    """Rows with the teacher's raw sentiment and topic logits attached (for distillation)."""
-    from models.runtime import load_classifier
-
-    clf = load_classifier(_settings(teacher))
-    if list(getattr(clf, "topics", [])) != sorted(getattr(clf, "topics", [])):
-        raise typer.BadParameter("the teacher's topic labels are not in sorted order", param_hint="--teacher")
-    out = []
-    for i in range(0, len(rows), 64):
-        chunk = rows[i : i + 64]
-        sent, topic = clf.logits([r["text"] for r in chunk])
-        out += [
-            {**r, "teacher_sentiment": s.tolist(), "teacher_topic": t.tolist()}
-            for r, s, t in zip(chunk, sent, topic, strict=True)
-        ]
-    clf.close()
-    return out
-
-
-def parse_map(spec: str | None) -> dict[str, str]:
-    """Parse the --label-map option."""
-    from models.datasets import parse_label_map
-
-    return parse_label_map(spec)
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> None:
-    """Write rows as JSON lines."""
-    with open(path, "w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def _heldout(model_dir: Path, split: str, data: Path | None) -> tuple[list[dict], str]:
@@ -254,6 +221,14 @@ def evaluate(
     data: Annotated[Path | None, typer.Option(help="Score a local labelled file instead.")] = None,
     backend: Annotated[str | None, typer.Option(help="auto | torch | onnx | tensorrt")] = None,
     baseline: Annotated[bool, typer.Option(help="Also train + score the TF-IDF + LR baseline.")] = True,
+    prior: Annotated[
+        str | None,
+        typer.Option(
+            help="Sentiment class prior of the scored stream: a spec such as "
+            "negative=0.15,neutral=0.65,positive=0.20, or 'auto' to estimate it from the texts "
+            "without their labels (EM, see `finpulse model prior`)."
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option(help="Output folder for eval.json / eval.md (default model dir).")
     ] = None,
@@ -264,12 +239,15 @@ def evaluate(
     from models.modeldir import ModelDir
     from models.runtime import load_classifier
 
-    settings = _settings(model_dir, backend=backend)
+    settings = _settings(model_dir, backend=backend, sentiment_prior=None if prior == "auto" else prior)
     md = ModelDir(settings.dir)
     records, source = _heldout(md.path, split, data)
     clf = load_classifier(settings)
     report: dict[str, Any] = {"model_version": md.model_version, "split": source, "backend": clf.backend}
-    report["model"] = evaluate_classifier(clf, records)
+    if prior:
+        report["prior"] = prior
+    model_prior = _model_prior(md) if prior == "auto" else None
+    report["model"] = evaluate_classifier(clf, records, model_prior=model_prior)
     clf.close()
     if baseline and source.startswith("corpus:"):
         # the baseline sees the same training data as the model (train, + validation after --refit)
@@ -286,6 +264,42 @@ def evaluate(
     md.update_meta(metrics=metrics)
     typer.echo(json.dumps({k: summary(report[k]) for k in ("model", "baseline") if k in report}, indent=2))
     _err(f"wrote {folder / 'eval.json'} and {folder / 'eval.md'}")
+
+
+def _model_prior(md: Any) -> list[float]:
+    from models.calibration import calibration_section
+
+    found = calibration_section(md.meta).get("sentiment", {}).get("model_prior")
+    if not found:
+        raise typer.BadParameter("this model has no calibration section; retrain it", param_hint="--prior")
+    return found
+
+
+@app.command("prior")
+def stream_prior(
+    data: Annotated[Path, typer.Argument(help="JSONL of unlabelled traffic with a 'text' field.")],
+    model_dir: ModelDirOpt = None,
+    backend: Annotated[str | None, typer.Option(help="auto | torch | onnx | tensorrt")] = None,
+) -> None:
+    """Estimate the sentiment mix of a stream from a sample of its texts (no labels needed) and
+    print it as the FINPULSE_MODEL_SENTIMENT_PRIOR value that adapts the model to that stream."""
+    from models.calibration import format_prior
+    from models.datasets import read_texts
+    from models.evaluation import adapt_to_stream, predict_all
+    from models.modeldir import ModelDir
+    from models.runtime import load_classifier
+
+    texts = read_texts(data)
+    if not texts:
+        raise typer.BadParameter(f"{data} holds no JSON line with a non-empty 'text'", param_hint="DATA")
+    settings = _settings(model_dir, backend=backend, sentiment_prior=None)
+    clf = load_classifier(settings)
+    preds = predict_all(clf, texts)
+    clf.close()
+    own = _model_prior(ModelDir(settings.dir))
+    prior, _ = adapt_to_stream(preds, own)
+    _err(f"{len(texts)} texts; the model's training-like prior: {format_prior(own, clf.sentiments)}")
+    typer.echo(f"FINPULSE_MODEL_SENTIMENT_PRIOR={format_prior(prior, clf.sentiments)}")
 
 
 @app.command()

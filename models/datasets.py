@@ -9,7 +9,9 @@ from __future__ import annotations
 import csv
 import json
 import random
-from collections.abc import Mapping
+import re
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,11 @@ SENTIMENT_ALIASES = {
     "-1": "negative",
     "1": "positive",
 }
+
+
+# Pictographs, dingbats, arrows and the joiners that build emoji sequences.
+_EMOJI = re.compile("[\U0001f000-\U0001faff\u2190-\u21ff\u2600-\u27bf\u2b00-\u2bff\ufe0f\u200d]")
+_WORD = re.compile(r"[^\W\d_]+")
 
 
 class DatasetError(ValueError):
@@ -146,4 +153,51 @@ def split_records(
         out["train"] += [r for g in groups[n_val + n_test :] for r in g]
     for part in out.values():
         rng.shuffle(part)
+    return out
+
+
+def read_texts(path: Path) -> list[str]:
+    """The non-empty ``text`` fields of a JSONL file (bad lines skipped)."""
+    texts = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                text = json.loads(line).get("text")
+            except (ValueError, AttributeError):
+                continue
+            if isinstance(text, str) and text.strip():
+                texts.append(text)
+    return texts
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    """Write rows as JSON lines."""
+    with open(path, "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def shortcut_cues(records: Sequence[Record], min_count: int = 10, purity: float = 0.9) -> list[str]:
+    """Class-specific words: in at least ``min_count`` records, ``purity`` or more of them one label."""
+    by_word: defaultdict[str, Counter] = defaultdict(Counter)
+    for record in records:
+        for word in set(_WORD.findall(record["text"].casefold())):
+            by_word[word][record["sentiment"]] += 1
+    return sorted(
+        word
+        for word, labels in by_word.items()
+        if (total := sum(labels.values())) >= min_count and max(labels.values()) >= purity * total
+    )
+
+
+def without_cues(records: Sequence[Record], cues: Sequence[str]) -> list[Record]:
+    """Records with emoji and the given cue words removed from their text (the shortcut ablation)."""
+    if cues:
+        pattern = re.compile(r"\b(?:" + "|".join(map(re.escape, cues)) + r")\b", re.IGNORECASE)
+    out = []
+    for record in records:
+        text = _EMOJI.sub(" ", record["text"])
+        if cues:
+            text = pattern.sub(" ", text)
+        out.append({**record, "text": " ".join(text.split())})
     return out

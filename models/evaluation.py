@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
-from models.base import SENTIMENTS, Classifier
-from models.calibration import expected_calibration_error
+import numpy as np
+
+from models.base import SENTIMENTS, Classifier, Prediction
+from models.calibration import estimate_prior, expected_calibration_error, format_prior
 from models.datasets import Record
 
 
@@ -45,11 +48,49 @@ def score_predictions(
     return result
 
 
-def evaluate_classifier(clf: Classifier, records: Sequence[Record], batch_size: int = 64) -> dict[str, Any]:
-    """Run a classifier over records and score both heads."""
-    preds = []
-    for i in range(0, len(records), batch_size):
-        preds += clf.predict_batch([r["text"] for r in records[i : i + batch_size]])
+def predict_all(clf: Classifier, texts: Sequence[str], batch_size: int = 64) -> list[Prediction]:
+    """Predictions for every text, in order, in batches of ``batch_size``."""
+    preds: list[Prediction] = []
+    for i in range(0, len(texts), batch_size):
+        preds += clf.predict_batch(list(texts[i : i + batch_size]))
+    return preds
+
+
+def adapt_to_stream(
+    preds: Sequence[Prediction], model_prior: Sequence[float]
+) -> tuple[np.ndarray, list[Prediction]]:
+    """The stream's sentiment prior estimated from the predictions alone, and the re-weighted predictions."""
+    probs = np.array([[p.p_negative, p.p_neutral, p.p_positive] for p in preds], dtype=np.float64)
+    prior = estimate_prior(probs, model_prior)
+    adjusted = probs * (prior / np.maximum(np.asarray(model_prior, dtype=np.float64), 1e-6))
+    adjusted /= adjusted.sum(axis=1, keepdims=True)
+    return prior, [
+        replace(
+            p,
+            sentiment=SENTIMENTS[int(row.argmax())],
+            p_negative=float(row[0]),
+            p_neutral=float(row[1]),
+            p_positive=float(row[2]),
+        )
+        for p, row in zip(preds, adjusted, strict=True)
+    ]
+
+
+def evaluate_classifier(
+    clf: Classifier,
+    records: Sequence[Record],
+    batch_size: int = 64,
+    model_prior: Sequence[float] | None = None,
+) -> dict[str, Any]:
+    """Run a classifier over records and score both heads.
+
+    With ``model_prior`` the sentiment probabilities are first moved to the prior estimated from
+    the records' texts alone (their labels are not used): how a stream-adapted model would score.
+    """
+    preds = predict_all(clf, [r["text"] for r in records], batch_size)
+    stream_prior = None
+    if model_prior is not None:
+        stream_prior, preds = adapt_to_stream(preds, model_prior)
     topic_labels = getattr(clf, "topics", sorted({p.topic for p in preds}))
     result = score_predictions(records, [p.sentiment for p in preds], [p.topic for p in preds], topic_labels)
     result["sentiment"]["ece"] = expected_calibration_error(
@@ -61,6 +102,8 @@ def evaluate_classifier(clf: Classifier, records: Sequence[Record], batch_size: 
         result["topic"]["ece"] = expected_calibration_error(
             [p.topic_prob for p, _ in pairs], [p.topic == r["topic"] for p, r in pairs]
         )
+    if stream_prior is not None:
+        result["sentiment"]["estimated_prior"] = format_prior(stream_prior, SENTIMENTS)
     return result
 
 

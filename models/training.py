@@ -375,5 +375,27 @@ def build_tiny_model(out_dir: Path, records: Sequence[Record] | None = None) -> 
         "training": {**asdict(cfg), **result, "data_sources": ["tiny test slice"]},
         "metrics": {},
         "max_length": cfg.max_length,
+        "calibration": calibrate(model, tokenizer, records[:64], topics, cfg.max_length),
     }
     return save_model_dir(model, tokenizer, out_dir, topics, meta).path
+
+
+def add_teacher_logits(teacher: Path, rows: list[dict]) -> list[dict]:
+    """Rows with the teacher model's raw sentiment and topic logits attached (for distillation)."""
+    from models.runtime import load_classifier
+    from models.settings import ModelSettings
+
+    clf = load_classifier(ModelSettings(dir=teacher))
+    if list(getattr(clf, "topics", [])) != sorted(getattr(clf, "topics", [])):
+        clf.close()
+        raise ValueError("the teacher's topic labels are not in sorted order")
+    out = []
+    for i in range(0, len(rows), 64):
+        chunk = rows[i : i + 64]
+        sent, topic = clf.logits([r["text"] for r in chunk])
+        out += [
+            {**r, "teacher_sentiment": s.tolist(), "teacher_topic": t.tolist()}
+            for r, s, t in zip(chunk, sent, topic, strict=True)
+        ]
+    clf.close()
+    return out

@@ -132,3 +132,35 @@ def test_classify_skips_hostile_lines_with_their_numbers_and_keeps_the_rest(
     assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == ["a", "b"]
     for number in (2, 3, 4, 5):
         assert f"line {number}: skipped" in result.stderr
+
+
+def test_prior_estimates_a_stream_mix_from_unlabelled_text(tiny_model_dir: Path, tmp_path: Path) -> None:
+    src = tmp_path / "traffic.jsonl"
+    texts = ["Shares soar after record profit", "Bank fined over fraud", "Board meeting on Tuesday"]
+    src.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts * 5) + "not json\n")
+    result = runner.invoke(app, ["prior", str(src), "--model-dir", str(tiny_model_dir), "--backend", "onnx"])
+    assert result.exit_code == 0, result.output
+    line = result.stdout.strip().splitlines()[-1]
+    assert line.startswith("FINPULSE_MODEL_SENTIMENT_PRIOR=negative=")
+    from models.calibration import parse_prior
+
+    prior = parse_prior(line.partition("=")[2], ("negative", "neutral", "positive"))
+    assert abs(prior.sum() - 1) < 1e-3
+
+
+def test_prior_without_texts_is_a_usage_error(tiny_model_dir: Path, tmp_path: Path) -> None:
+    src = tmp_path / "empty.jsonl"
+    src.write_text("{}\n")
+    result = runner.invoke(app, ["prior", str(src), "--model-dir", str(tiny_model_dir)])
+    assert result.exit_code == 2 and "no JSON line" in result.output
+
+
+def test_eval_with_an_estimated_stream_prior_reports_it(tiny_model_dir: Path, tmp_path: Path) -> None:
+    data = tmp_path / "labelled.jsonl"
+    rows = [("Shares soar after record profit", "positive"), ("Bank fined over fraud", "negative")]
+    data.write_text("".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in rows * 4))
+    args = ["eval", "--model-dir", str(tiny_model_dir), "--data", str(data), "--backend", "onnx"]
+    result = runner.invoke(app, [*args, "--prior", "auto", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "eval.json").read_text())
+    assert report["prior"] == "auto" and "estimated_prior" in report["model"]["sentiment"]

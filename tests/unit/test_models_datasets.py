@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from models.datasets import DatasetError, normalise_sentiment, parse_label_map, read_file, split_records
+from models.datasets import (
+    DatasetError,
+    normalise_sentiment,
+    parse_label_map,
+    read_file,
+    shortcut_cues,
+    split_records,
+    without_cues,
+)
 from models.evaluation import head_metrics, tfidf_baseline, to_markdown
 from models.samples import SMOKE_RECORDS
 
@@ -105,3 +113,17 @@ def test_user_rows_of_one_story_share_a_split() -> None:
             split_of.setdefault(r["story"], set()).add(name)
     assert all(len(names) == 1 for names in split_of.values())
     assert sum(len(p) for p in split_records(rows).values()) == 200
+
+
+def test_shortcut_cues_are_the_words_one_label_owns() -> None:
+    rows = [{"text": f"Acme shares soar {i}", "sentiment": "positive"} for i in range(10)]
+    rows += [{"text": f"Acme shares slump {i}", "sentiment": "negative"} for i in range(10)]
+    rows += [{"text": "Acme holds its meeting", "sentiment": "neutral"}]
+    assert shortcut_cues(rows, min_count=10) == ["slump", "soar"]  # "acme", "shares" span two labels
+
+
+def test_without_cues_drops_emoji_and_cue_words_only() -> None:
+    rows = [{"text": "to the moon 🚀🚀 $TSLA Soars, profit ↑ rose", "sentiment": "positive", "id": "x"}]
+    (out,) = without_cues(rows, ["soars"])
+    assert out == {"text": "to the moon $TSLA , profit rose", "sentiment": "positive", "id": "x"}
+    assert without_cues(rows, [])[0]["text"] == "to the moon $TSLA Soars, profit rose"
