@@ -140,3 +140,34 @@ def ab(
     json_path.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
     typer.echo(orjson.dumps(result["ratios_to_first"], option=orjson.OPT_INDENT_2).decode())
     typer.echo(f"wrote {json_path}")
+
+
+@app.command("learning-curve")
+def learning_curve(
+    data: Annotated[Path, typer.Option(help="A desk's labelled file (.csv/.tsv/.jsonl with text, label).")],
+    model_dir: Annotated[Path, typer.Option(help="The model to continue from.")] = Path("var/model"),
+    sizes: Annotated[str, typer.Option(help="Training rows per point.")] = "250,1000,4000",
+    seed: Annotated[int, typer.Option(help="Shuffle and training seed.")] = 13,
+    json_path: Annotated[Path, typer.Option("--json", help="Where to write the JSON report.")] = Path(
+        "bench/results/learning_curve.json"
+    ),
+) -> None:
+    """Continue the model on n rows of a labelled file for each n and score every point on the same
+    held-out rest: what a desk's own labels buy (accuracy, macro-F1, negative precision)."""
+    from bench.learning_curve import learning_curve as run_curve
+    from bench.learning_curve import write_report
+
+    def show(point: dict) -> None:
+        typer.echo(
+            f"{point['train_rows']:>6} rows: accuracy {point['sentiment_accuracy']:.3f}, macro-F1 "
+            f"{point['sentiment_macro_f1']:.3f}, negative precision {point['negative_precision']:.3f} "
+            f"({point['seconds']:.0f} s)",
+            err=True,
+        )
+
+    try:
+        result = run_curve(data, model_dir, _ints(sizes), seed=seed, report=show)
+    except (OSError, ValueError) as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    write_report(result, json_path)
+    typer.echo(f"wrote {json_path}")

@@ -49,6 +49,7 @@ class BuildReport:
     rejected: Counter = field(default_factory=Counter)
     resolution: Counter = field(default_factory=Counter)
     kappa: dict[str, Any] = field(default_factory=dict)
+    relabelled: Counter = field(default_factory=Counter)
 
 
 def read_jsonl(path: Path, report: BuildReport | None = None) -> Iterator[dict[str, Any]]:
@@ -166,6 +167,17 @@ def resolve_labels(
     return kept
 
 
+def apply_label_rules(items: Sequence[dict[str, Any]], report: BuildReport) -> list[dict[str, Any]]:
+    """Guideline rules that follow from other labels: off-topic text is neutral (v4 rule 11)."""
+    out = []
+    for item in items:
+        if item["topic"] == "other" and item["sentiment"] != "neutral":
+            report.relabelled["off-topic set neutral (guideline rule 11)"] += 1
+            item = {**item, "sentiment": "neutral"}
+        out.append(item)
+    return out
+
+
 def _stable_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -274,7 +286,7 @@ def build_corpus(source: Path = V4_DIR, out: Path = DATA_DIR, datasheet: Path | 
     report = BuildReport()
     items, labels_b, adjudicated = load_sources(source, report)
     report.kappa = measure_agreement(items, labels_b)
-    resolved = resolve_labels(items, labels_b, adjudicated, report)
+    resolved = apply_label_rules(resolve_labels(items, labels_b, adjudicated, report), report)
     unique = merge_duplicate_stories(resolved)
     report.rejected["duplicate text"] += len(resolved) - len(unique)
     frozen_file = source / "test_stories.txt"
@@ -291,6 +303,7 @@ def build_corpus(source: Path = V4_DIR, out: Path = DATA_DIR, datasheet: Path | 
         "items_read": report.items_read,
         "rejected": {k: v for k, v in sorted(report.rejected.items()) if v},
         "resolution": dict(sorted(report.resolution.items())),
+        "relabelled_by_rule": dict(sorted(report.relabelled.items())),
         "pass_b_labelled": len(set(labels_b) & {i["id"] for i in items}),
         "adjudications": len(adjudicated),
         "agreement_pass_a_vs_b": report.kappa,
@@ -381,7 +394,12 @@ def stats_markdown(stats: Mapping[str, Any]) -> str:
         lines.append(f"| {head} | {a['n']:,} | {a['raw_agreement']} | {a['kappa']} |")
     resolution = ", ".join(f"{k}: {v:,}" for k, v in stats["resolution"].items())
     rejected = ", ".join(f"{k}: {v:,}" for k, v in stats["rejected"].items()) or "none"
-    lines += ["", f"Resolution: {resolution}. Rejected on reading: {rejected}.", ""]
+    relabelled = ", ".join(f"{k}: {v:,}" for k, v in stats.get("relabelled_by_rule", {}).items()) or "none"
+    lines += [
+        "",
+        f"Resolution: {resolution}. Relabelled by rule: {relabelled}. Rejected on reading: {rejected}.",
+        "",
+    ]
     return "\n".join(lines)
 
 

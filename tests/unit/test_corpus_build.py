@@ -74,6 +74,21 @@ def test_build_resolves_labels_and_survives_bad_rows(tmp_path: Path) -> None:
     rows = {r["id"]: r for name in SPLITS for r in load_split(name, out)}
     assert rows["t-0000"]["sentiment"] == "neutral" and rows["t-0000"]["labels"] == "adjudicated"
     assert "t-0001" not in rows and "t-0002" not in rows
+    assert stats["relabelled_by_rule"] == {}
+
+
+def test_off_topic_items_are_stored_neutral_and_counted(tmp_path: Path) -> None:
+    source, out = tmp_path / "v4", tmp_path / "data"
+    items = [
+        {**_item(n, sentiment=("negative", "neutral", "positive")[n % 3]), "topic": "other"} for n in range(9)
+    ]
+    items += [_item(n, sentiment="negative") for n in range(9, 12)]
+    _write(source / "authored" / "off_topic.jsonl", items)
+    stats = build_corpus(source, out, datasheet=None)
+    assert stats["relabelled_by_rule"] == {"off-topic set neutral (guideline rule 11)": 6}
+    rows = [r for name in SPLITS for r in load_split(name, out)]
+    assert {r["sentiment"] for r in rows if r["topic"] == "other"} == {"neutral"}
+    assert sum(r["sentiment"] == "negative" for r in rows) == 3
 
 
 def test_split_keeps_stories_together_and_stratifies_by_genre() -> None:
