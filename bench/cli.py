@@ -148,6 +148,9 @@ def learning_curve(
     model_dir: Annotated[Path, typer.Option(help="The model to continue from.")] = Path("var/model"),
     sizes: Annotated[str, typer.Option(help="Training rows per point.")] = "250,1000,4000",
     seed: Annotated[int, typer.Option(help="Shuffle and training seed.")] = 13,
+    heldout_rows: Annotated[
+        int | None, typer.Option(help="Score a random sample of this many held-out rows (default all).")
+    ] = None,
     json_path: Annotated[Path, typer.Option("--json", help="Where to write the JSON report.")] = Path(
         "bench/results/learning_curve.json"
     ),
@@ -166,7 +169,7 @@ def learning_curve(
         )
 
     try:
-        result = run_curve(data, model_dir, _ints(sizes), seed=seed, report=show)
+        result = run_curve(data, model_dir, _ints(sizes), seed=seed, heldout_rows=heldout_rows, report=show)
     except (OSError, ValueError) as exc:
         raise typer.BadParameter(str(exc)) from exc
     write_report(result, json_path)
