@@ -54,7 +54,9 @@ _RECORD_SCHEMA = {
         **{name: _TEXT for name in ("id", "source", "kind", "title", "text", "url", "lang")},
         "doc_id": {"type": ["string", "number", "null"], "maxLength": 64},
         "published_at": {"type": ["string", "number", "null"], "description": "ISO-8601 or epoch s"},
-        "tickers": {"oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}]},
+        "tickers": {
+            "oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}, {"type": "null"}]
+        },
         "meta": {"type": ["object", "null"]},
     },
 }

@@ -38,7 +38,7 @@ def _scalar(name: str, value: Any) -> str:
 
 
 def _tickers(value: Any) -> tuple[str, ...]:
-    if not value:
+    if value is None:  # null means absent, as for every other field
         return ()
     if isinstance(value, str):
         value = value.replace(";", ",").split(",")

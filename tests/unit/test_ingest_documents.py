@@ -126,6 +126,9 @@ def test_tickers_outside_the_symbol_pattern_are_rejected(ticker: str) -> None:
         ("published_at", True),
         ("tickers", 5),
         ("tickers", [1, 2]),
+        ("tickers", 0),
+        ("tickers", False),
+        ("tickers", {}),
         ("meta", "x"),
         ("meta", [1]),
         ("title", {"a": 1}),
@@ -135,6 +138,11 @@ def test_tickers_outside_the_symbol_pattern_are_rejected(ticker: str) -> None:
 def test_every_malformed_field_is_a_document_error_naming_it(field: str, value) -> None:
     with pytest.raises(DocumentError, match=field if field != "id" else "id"):
         to_document({"id": "1", "title": "x", "published_at": "2026-11-02T13:00:00Z", field: value}, "s")
+
+
+def test_null_tickers_mean_none_given() -> None:
+    record = {"id": "1", "title": "Quiet day", "published_at": "2026-11-02T13:00:00Z", "tickers": None}
+    assert to_document(record, "s").tickers == ()
 
 
 def test_meta_nested_deeper_than_json_writes_is_rejected() -> None:
