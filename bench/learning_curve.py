@@ -12,7 +12,6 @@ scoring every row would cost more CPU time than the estimate needs.
 from __future__ import annotations
 
 import json
-import logging
 import math
 import random
 import tempfile
@@ -24,8 +23,6 @@ from typing import Any
 from models.datasets import STORY_COLUMN, Record, read_file, split_records
 from models.evaluation import evaluate_classifier, summary
 from models.settings import ModelSettings
-
-log = logging.getLogger(__name__)
 
 # Optimiser steps a point aims for (batch 32): 250 rows get 4 epochs, 4,000 rows one.
 STEP_BUDGET = 2000

@@ -138,9 +138,7 @@ def estimate_prior(
         return source / source.sum()
     prior = source.copy()
     for _ in range(max_iter):
-        adjusted = probs * (prior / source)
-        adjusted /= adjusted.sum(axis=1, keepdims=True)
-        updated = adjusted.mean(axis=0)
+        updated = reweight(probs, prior / source).mean(axis=0)
         converged = np.abs(updated - prior).max() < tolerance
         prior = updated
         if converged:
@@ -154,15 +152,18 @@ def format_prior(prior: Sequence[float], labels: Sequence[str]) -> str:
     return ",".join(f"{name}={share:.4f}" for name, share in zip(labels, prior, strict=True))
 
 
+def reweight(probs: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Probabilities multiplied by per-class ``weights`` and renormalised row-wise."""
+    weighted = np.asarray(probs, dtype=np.float64) * weights
+    return weighted / weighted.sum(axis=-1, keepdims=True)
+
+
 def calibrated_probs(
     logits: np.ndarray, temperature: float = 1.0, weights: np.ndarray | None = None
 ) -> np.ndarray:
     """softmax(logits / T), re-weighted by the prior adjustment when one is configured."""
     probs = softmax(np.asarray(logits) / temperature)
-    if weights is not None:
-        probs = probs * weights
-        probs = probs / probs.sum(axis=-1, keepdims=True)
-    return probs
+    return probs if weights is None else reweight(probs, weights)
 
 
 def calibration_section(meta: Mapping) -> Mapping:

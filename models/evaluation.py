@@ -9,7 +9,13 @@ from typing import Any
 import numpy as np
 
 from models.base import SENTIMENTS, Classifier, Prediction
-from models.calibration import estimate_prior, expected_calibration_error, format_prior
+from models.calibration import (
+    estimate_prior,
+    expected_calibration_error,
+    format_prior,
+    prior_weights,
+    reweight,
+)
 from models.datasets import Record
 
 
@@ -62,8 +68,7 @@ def adapt_to_stream(
     """The stream's sentiment prior estimated from the predictions alone, and the re-weighted predictions."""
     probs = np.array([[p.p_negative, p.p_neutral, p.p_positive] for p in preds], dtype=np.float64)
     prior = estimate_prior(probs, model_prior)
-    adjusted = probs * (prior / np.maximum(np.asarray(model_prior, dtype=np.float64), 1e-6))
-    adjusted /= adjusted.sum(axis=1, keepdims=True)
+    adjusted = reweight(probs, prior_weights(prior, model_prior))
     return prior, [
         replace(
             p,
