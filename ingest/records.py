@@ -77,7 +77,8 @@ def to_document(
     native_id = _first(record, _ID_FIELDS)
     if native_id is not None:
         native_id = _scalar("id", native_id)
-    meta = record.get("meta") or {}
+    meta = record.get("meta")
+    meta = {} if meta is None else meta
     if not isinstance(meta, Mapping):
         raise DocumentError(f"meta: expected an object, got {type(meta).__name__}")
     meta = {**meta, **{k: v for k, v in record.items() if k not in _KNOWN}}
@@ -93,7 +94,7 @@ def to_document(
         "published_at": published_at,
         "title": title,
         "text": text,
-        "url": _scalar("url", record.get("url") or record.get("link")),
+        "url": _scalar("url", _first(record, ("url", "link"))),
         "lang": _scalar("lang", record.get("lang")) or "en",
         "tickers": tickers,
         "meta": meta,
