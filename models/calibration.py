@@ -138,7 +138,7 @@ def estimate_prior(
         return source / source.sum()
     prior = source.copy()
     for _ in range(max_iter):
-        updated = reweight(probs, prior / source).mean(axis=0)
+        updated = reweight(probs, prior_weights(prior, source)).mean(axis=0)
         converged = np.abs(updated - prior).max() < tolerance
         prior = updated
         if converged:
