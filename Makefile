@@ -8,14 +8,14 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # can never pick PyPI's multi-GB CUDA build.
 LOCK ?= requirements/dev.txt
 MODEL_DIR ?= var/model
-# Base encoder for `make model`: mpnet (accurate, ~20 min to train on 2 cores) or minilm (8x faster).
+# Base encoder for `make model`: mpnet (accurate, ~30 min to train on 2 cores) or minilm (8x faster).
 BASE ?= mpnet
 # `make demo` trains the minilm preset when its folder holds no model, so install + training + demo
-# fit in 15 minutes on 2 cores; `make demo DEMO_BASE=mpnet` runs it on the accurate model (~25 min).
+# fit in 15 minutes on 2 cores; `make demo DEMO_BASE=mpnet` runs it on the accurate model (~35 min).
 DEMO_BASE ?= minilm
 DEMO_MODEL_DIR ?= var/model-$(DEMO_BASE)
-# Two epochs over the 11,000+ training rows of corpus v4 take as many steps as the preset's four did
-# over its first 7,000, and keep the demo inside 15 minutes; empty EPOCHS = the base's own recipe.
+# Two epochs over the 15,500 training rows of corpus v4 (a third gained nothing on real text)
+# keep the demo inside 15 minutes (9.5 measured); empty EPOCHS = the base's own recipe.
 DEMO_EPOCHS ?= 2
 EPOCHS ?=
 
