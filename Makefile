@@ -8,7 +8,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # can never pick PyPI's multi-GB CUDA build.
 LOCK ?= requirements/dev.txt
 MODEL_DIR ?= var/model
-# Base encoder for `make model`: mpnet (accurate, ~30 min to train on 2 cores) or minilm (8x faster).
+# Base encoder for `make model`: mpnet (accurate, ~30 min to train on 2 cores) or minilm (13x the end-to-end rate).
 BASE ?= mpnet
 # `make demo` trains the minilm preset when its folder holds no model, so install + training + demo
 # fit in 15 minutes on 2 cores; `make demo DEMO_BASE=mpnet` runs it on the accurate model (~35 min).
