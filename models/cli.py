@@ -32,6 +32,16 @@ def _err(message: str) -> None:
     typer.echo(message, err=True)
 
 
+def _read_labelled(path: Path, option: str, **table_options: Any) -> list[dict]:
+    """A local labelled file's records; an unreadable file is a usage error of ``option``."""
+    from models.datasets import read_file
+
+    try:
+        return read_file(path, **table_options)
+    except (OSError, ValueError) as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from exc
+
+
 @app.command()
 def corpus(
     import_from: Annotated[
@@ -144,8 +154,9 @@ def train(
     if data:
         records = []
         for path in data:
-            rows = ds.read_file(
+            rows = _read_labelled(
                 path,
+                "--data",
                 text_column=text_column,
                 label_column=label_column,
                 topic_column=topic_column or None,
@@ -160,8 +171,8 @@ def train(
             splits[name] += ds.load_corpus(name)
         sources.append("finpulse corpus (models/corpus)")
     for path in aux or []:
-        rows = ds.read_file(
-            path, text_column=text_column, label_column=label_column, topic_column=topic_column
+        rows = _read_labelled(
+            path, "--aux", text_column=text_column, label_column=label_column, topic_column=topic_column
         )
         splits["train"] += rows
         sources.append(f"{path} ({len(rows)} rows, auxiliary, training only)")
@@ -203,10 +214,10 @@ def train(
 
 
 def _heldout(model_dir: Path, split: str, data: Path | None) -> tuple[list[dict], str]:
-    from models.datasets import load_corpus, read_file
+    from models.datasets import load_corpus
 
     if data:
-        return read_file(data), str(data)
+        return _read_labelled(data, "--data"), str(data)
     own = model_dir / "heldout_test.jsonl"
     if split == "test" and own.exists():
         with open(own, encoding="utf-8") as fh:

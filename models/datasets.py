@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import random
 import re
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from models.base import SENTIMENTS
 
 Record = dict[str, Any]
+logger = logging.getLogger(__name__)
 # Optional column of user files: rows with the same value are one story and share a split.
 STORY_COLUMN = "story"
 
@@ -80,15 +82,16 @@ def read_phrasebank(path: Path) -> list[Record]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         text = raw.decode("latin-1")
-    records = []
+    rows = _RowReport(path)
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         sentence, sep, label = line.rpartition("@")
-        if not sep:
-            raise DatasetError(f"{path}:{n}: expected 'sentence@label'")
-        records.append({"text": sentence.strip(), "sentiment": normalise_sentiment(label), "topic": None})
-    return records
+        if not sep or not sentence.strip():
+            rows.skip(n, "expected 'sentence@label'")
+            continue
+        rows.keep(n, {"text": sentence.strip(), "sentiment": label, "topic": None})
+    return rows.records()
 
 
 def read_table(
@@ -100,27 +103,80 @@ def read_table(
 ) -> list[Record]:
     """CSV/TSV (header row) or JSONL rows with a text column, a sentiment column and an optional topic."""
     path = Path(path)
+    rows = _RowReport(path, label_map)
+    for n, row in _table_rows(path):
+        if not isinstance(row, dict):
+            rows.skip(n, "not a JSON object" if row is not None else "not valid JSON")
+        elif row.get(text_column) is None or row.get(label_column) in (None, ""):
+            rows.skip(n, f"needs columns {text_column!r} and {label_column!r}")
+        elif not isinstance(row[text_column], str) or not row[text_column].strip():
+            rows.skip(n, f"{text_column!r} is not a non-empty string")
+        else:
+            topic = row.get(topic_column) if topic_column else None
+            record = {
+                "text": row[text_column],
+                "sentiment": row[label_column],
+                "topic": str(topic).strip() if topic not in (None, "") else None,
+            }
+            if row.get(STORY_COLUMN) not in (None, ""):
+                record[STORY_COLUMN] = str(row[STORY_COLUMN])
+            rows.keep(n, record)
+    return rows.records()
+
+
+def _table_rows(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed row) of a JSONL or CSV/TSV file; None for a line that is not JSON."""
     if path.suffix.lower() in {".jsonl", ".ndjson", ".json"}:
-        with open(path, encoding="utf-8") as fh:
-            rows = [json.loads(line) for line in fh if line.strip()]
-    else:
-        with open(path, encoding="utf-8", newline="") as fh:
-            dialect = "excel-tab" if path.suffix.lower() == ".tsv" else "excel"
-            rows = list(csv.DictReader(fh, dialect=dialect))
-    records = []
-    for n, row in enumerate(rows, 1):
-        if text_column not in row or label_column not in row:
-            raise DatasetError(f"{path} row {n}: needs columns {text_column!r} and {label_column!r}")
-        topic = row.get(topic_column) if topic_column else None
-        record = {
-            "text": str(row[text_column]),
-            "sentiment": normalise_sentiment(row[label_column], label_map),
-            "topic": str(topic).strip() if topic not in (None, "") else None,
-        }
-        if row.get(STORY_COLUMN) not in (None, ""):
-            record[STORY_COLUMN] = str(row[STORY_COLUMN])
-        records.append(record)
-    return records
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for n, line in enumerate(fh, 1):
+                if line.strip():
+                    try:
+                        yield n, json.loads(line)
+                    except ValueError:
+                        yield n, None
+        return
+    with open(path, encoding="utf-8", errors="replace", newline="") as fh:
+        reader = csv.DictReader(fh, dialect="excel-tab" if path.suffix.lower() == ".tsv" else "excel")
+        for row in reader:
+            yield reader.line_num, row
+
+
+class _RowReport:
+    """Collects a file's good rows and counts the skipped ones by reason (first line of each).
+
+    Malformed rows are skipped with a warning so one bad line does not stop a desk's training run;
+    an unknown sentiment label stops it, as it usually means the file's label scheme needs a map.
+    """
+
+    def __init__(self, path: Path, label_map: Mapping[str, str] | None = None) -> None:
+        self.path = path
+        self.label_map = label_map
+        self.kept: list[Record] = []
+        self.skipped: Counter[str] = Counter()
+        self.first_line: dict[str, int] = {}
+
+    def keep(self, line: int, record: Record) -> None:
+        try:
+            record["sentiment"] = normalise_sentiment(record["sentiment"], self.label_map)
+        except DatasetError as exc:
+            raise DatasetError(f"{self.path}:{line}: {exc}") from None
+        self.kept.append(record)
+
+    def skip(self, line: int, reason: str) -> None:
+        self.skipped[reason] += 1
+        self.first_line.setdefault(reason, line)
+
+    def records(self) -> list[Record]:
+        """The kept records; raises DatasetError when there are none."""
+        summary = "; ".join(
+            f"{count} {reason} (first at line {self.first_line[reason]})"
+            for reason, count in self.skipped.most_common()
+        )
+        if not self.kept:
+            raise DatasetError(f"{self.path}: no labelled rows" + (f" ({summary})" if summary else ""))
+        if summary:
+            logger.warning("%s: skipped %d rows: %s", self.path, self.skipped.total(), summary)
+        return self.kept
 
 
 def read_file(path: Path, **table_options: Any) -> list[Record]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import typer
@@ -164,3 +165,20 @@ def test_eval_with_an_estimated_stream_prior_reports_it(tiny_model_dir: Path, tm
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "eval.json").read_text())
     assert report["prior"] == "auto" and "estimated_prior" in report["model"]["sentiment"]
+
+
+def test_eval_and_train_on_an_unusable_file_are_usage_errors(tiny_model_dir: Path, tmp_path: Path) -> None:
+    data = tmp_path / "labels.jsonl"
+    data.write_text('not json\n{"text": "Shares soar", "label": "postive"}\n')
+    evaluated = runner.invoke(app, ["eval", "--model-dir", str(tiny_model_dir), "--data", str(data)])
+    assert evaluated.exit_code == 2 and "unknown sentiment label 'postive'" in _unboxed(evaluated.output)
+    data.write_text("")
+    trained = runner.invoke(
+        app, ["train", "--data", str(data), "--base", str(tiny_model_dir), "--model-dir", str(tmp_path / "m")]
+    )
+    assert trained.exit_code == 2 and "no labelled rows" in _unboxed(trained.output)
+
+
+def _unboxed(output: str) -> str:
+    """A usage error's text without the box and line wrapping the terminal renderer adds."""
+    return " ".join(re.sub(r"[│╭╮╰╯─]", " ", output).split())

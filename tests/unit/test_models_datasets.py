@@ -67,6 +67,49 @@ def test_jsonl_and_missing_column(tmp_path: Path) -> None:
         read_file(path, label_column="sentiment")
 
 
+def test_malformed_rows_are_skipped_with_their_reasons(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "desk.jsonl"
+    path.write_text(
+        '{"text": "Profit warning sends $ACME down", "label": "bearish"}\n'
+        "not json\n"
+        '{"text": 5, "label": "neutral"}\n'
+        '{"text": "ok\\u0000 \\u202e", "label": "neutral"}\n'
+        '{"label": "negative"}\n'
+        "[]\n"
+        '{"text": "truncated", "label": "pos'
+    )
+    rows = read_file(path)
+    assert [(r["text"], r["sentiment"]) for r in rows] == [
+        ("Profit warning sends $ACME down", "negative"),
+        ("ok\x00 \u202e", "neutral"),
+    ]
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "skipped 5 rows" in warning and "2 not valid JSON (first at line 2)" in warning
+
+
+def test_csv_short_rows_are_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "desk.csv"
+    path.write_text("text,label\nStocks rally,positive\nonly text\n,negative\n")
+    assert [r["text"] for r in read_file(path)] == ["Stocks rally"]
+
+
+@pytest.mark.parametrize("content", ["", "\n\n", "not json\n", '{"text": "x"}\n'])
+def test_file_without_labelled_rows_is_an_error(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "d.jsonl"
+    path.write_text(content)
+    with pytest.raises(DatasetError, match="no labelled rows"):
+        read_file(path)
+
+
+def test_unknown_label_in_a_file_names_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"text": "a", "label": "neutral"}\n{"text": "b", "label": "postive"}\n')
+    with pytest.raises(DatasetError, match=r"d\.jsonl:2: unknown sentiment label 'postive'"):
+        read_file(path)
+
+
 def test_unknown_label_is_an_error() -> None:
     with pytest.raises(DatasetError, match="label map"):
         normalise_sentiment("2")
