@@ -16,8 +16,8 @@ from dashboards.cli import app as grafana_app
 from finpulse.demo import demo_command
 from finpulse.replay import replay_command
 from ingest.cli import app as ingest_app
+from models.classify_cli import classify as classify_command
 from models.cli import app as model_app
-from models.cli import classify as classify_command
 
 OUR_PACKAGES = (
     "finpulse",

@@ -1,4 +1,4 @@
-"""`finpulse model ...` (corpus, train, eval, export, build-engine, bench) and the `classify` command.
+"""`finpulse model ...`: corpus, train, eval, prior, export, build-engine, bench.
 
 Heavy imports (torch, onnxruntime, transformers) happen inside the command functions.
 """
@@ -6,7 +6,6 @@ Heavy imports (torch, onnxruntime, transformers) happen inside the command funct
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,14 +20,15 @@ ModelDirOpt = Annotated[
 ]
 
 
-def _settings(model_dir: Path | None = None, **overrides: Any) -> ModelSettings:
+def cli_settings(model_dir: Path | None = None, **overrides: Any) -> ModelSettings:
     """Settings from the environment, with CLI overrides that were actually given."""
     settings = ModelSettings()
     update = {k: v for k, v in {"dir": model_dir, **overrides}.items() if v is not None}
     return settings.model_copy(update=update)
 
 
-def _err(message: str) -> None:
+def echo_err(message: str) -> None:
+    """Print a progress or diagnostic line on stderr."""
     typer.echo(message, err=True)
 
 
@@ -56,10 +56,10 @@ def corpus(
     from models.corpus.build import build_corpus, freeze_test, import_items
 
     if import_from:
-        _err(f"imported {import_items(import_from)}")
+        echo_err(f"imported {import_items(import_from)}")
     stats = build_corpus()
     if freeze:
-        _err(f"froze the test split in {freeze_test()}")
+        echo_err(f"froze the test split in {freeze_test()}")
     kappa = stats["agreement_pass_a_vs_b"]
     summary = {
         "items": stats["total"],
@@ -148,7 +148,7 @@ def train(
         resolve_base(base)  # fail before reading data; assembles a packaged encoder on first use
     except FileNotFoundError as exc:
         raise typer.BadParameter(str(exc), param_hint="--base") from exc
-    settings = _settings(out)
+    settings = cli_settings(out)
     sources: list[str] = []
     splits: dict[str, list[dict]] = {"train": [], "validation": [], "test": []}
     if data:
@@ -203,14 +203,14 @@ def train(
         splits["train"] += splits.pop("validation")
         splits["validation"] = []
         sources.append("refit: validation split merged into training")
-    _err(f"training on {len(splits['train'])} rows, validating on {len(splits['validation'])}")
+    echo_err(f"training on {len(splits['train'])} rows, validating on {len(splits['validation'])}")
     md = run_training(
         splits["train"], splits["validation"], settings.dir, cfg, base=base, data_sources=sources
     )
     if data:
         # user data has no shipped test split: keep the held-out rows with the model for `eval`
         ds.write_jsonl(md.path / "heldout_test.jsonl", splits["test"])
-    _err(f"wrote {md.path} (model_version {md.model_version})")
+    echo_err(f"wrote {md.path} (model_version {md.model_version})")
 
 
 def _heldout(model_dir: Path, split: str, data: Path | None) -> tuple[list[dict], str]:
@@ -250,7 +250,7 @@ def evaluate(
     from models.modeldir import ModelDir
     from models.runtime import load_classifier
 
-    settings = _settings(model_dir, backend=backend, sentiment_prior=None if prior == "auto" else prior)
+    settings = cli_settings(model_dir, backend=backend, sentiment_prior=None if prior == "auto" else prior)
     md = ModelDir(settings.dir)
     records, source = _heldout(md.path, split, data)
     clf = load_classifier(settings)
@@ -274,7 +274,7 @@ def evaluate(
         metrics[f"baseline {source}"] = summary(report["baseline"])
     md.update_meta(metrics=metrics)
     typer.echo(json.dumps({k: summary(report[k]) for k in ("model", "baseline") if k in report}, indent=2))
-    _err(f"wrote {folder / 'eval.json'} and {folder / 'eval.md'}")
+    echo_err(f"wrote {folder / 'eval.json'} and {folder / 'eval.md'}")
 
 
 def _model_prior(md: Any) -> list[float]:
@@ -303,13 +303,13 @@ def stream_prior(
     texts = read_texts(data)
     if not texts:
         raise typer.BadParameter(f"{data} holds no JSON line with a non-empty 'text'", param_hint="DATA")
-    settings = _settings(model_dir, backend=backend, sentiment_prior=None)
+    settings = cli_settings(model_dir, backend=backend, sentiment_prior=None)
     clf = load_classifier(settings)
     preds = predict_all(clf, texts)
     clf.close()
     own = _model_prior(ModelDir(settings.dir))
     prior, _ = adapt_to_stream(preds, own)
-    _err(f"{len(texts)} texts; the model's training-like prior: {format_prior(own, clf.sentiments)}")
+    echo_err(f"{len(texts)} texts; the model's training-like prior: {format_prior(own, clf.sentiments)}")
     typer.echo(f"FINPULSE_MODEL_SENTIMENT_PRIOR={format_prior(prior, clf.sentiments)}")
 
 
@@ -326,19 +326,21 @@ def export(
     from models.export import ParityError, export_onnx, quantize_int8
     from models.modeldir import ModelDir
 
-    settings = _settings(model_dir)
+    settings = cli_settings(model_dir)
     md = ModelDir(settings.dir)
     try:
         record = export_onnx(md, tolerance=tolerance)
     except ParityError as exc:
-        _err(f"export failed: {exc}")
+        echo_err(f"export failed: {exc}")
         raise typer.Exit(1) from exc
-    _err(f"model.onnx: parity max abs diff {record['parity_max_abs_diff']:.2e} (tolerance {tolerance:g})")
+    echo_err(f"model.onnx: parity max abs diff {record['parity_max_abs_diff']:.2e} (tolerance {tolerance:g})")
     if int8:
         records, source = _heldout(md.path, split, None)
         q = quantize_int8(md, records, split_name=source, max_length=settings.max_length)
         offered = "offered" if q["accuracy_loss_points"] < 1.0 else "NOT offered (loss >= 1 point)"
-        _err(f"model.int8.onnx: accuracy loss {q['accuracy_loss_points']:.2f} points on {source}; {offered}")
+        echo_err(
+            f"model.int8.onnx: accuracy loss {q['accuracy_loss_points']:.2f} points on {source}; {offered}"
+        )
 
 
 @app.command("build-engine")
@@ -353,11 +355,11 @@ def build_engine_cmd(
     from models.runtime import cuda_available, tensorrt_importable
 
     if not tensorrt_importable() or not cuda_available():
-        _err("build-engine needs the `tensorrt` Python package and a CUDA GPU; neither check passed here")
+        echo_err("build-engine needs the `tensorrt` Python package and a CUDA GPU; neither check passed here")
         raise typer.Exit(2)
     from models.tensorrt_backend import build_engine
 
-    settings = _settings(model_dir, trt_max_batch=max_batch, trt_max_length=max_length)
+    settings = cli_settings(model_dir, trt_max_batch=max_batch, trt_max_length=max_length)
     path = build_engine(ModelDir(settings.dir), settings, force=force)
     typer.echo(str(path))
 
@@ -397,7 +399,7 @@ def bench(
     from models.runtime import load_classifier
     from models.samples import PARITY_SENTENCES
 
-    settings = _settings(model_dir, intra_op_threads=threads)
+    settings = cli_settings(model_dir, intra_op_threads=threads)
     chosen = available_backends()
     if backends:
         wanted = backends.split(",")
@@ -416,95 +418,12 @@ def bench(
         batch_sizes=[int(x) for x in batch_sizes.split(",")],
         lengths=[int(x) for x in lengths.split(",")],
         min_seconds=seconds,
-        progress=_err,
+        progress=echo_err,
     )
     text = json.dumps(result, indent=2)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text + "\n")
-        _err(f"wrote {out}")
+        echo_err(f"wrote {out}")
     else:
         typer.echo(text)
-
-
-def classify(
-    input: Annotated[
-        Path | None, typer.Argument(help="JSONL with id and text; '-' or omitted = stdin.")
-    ] = None,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Output JSONL (default stdout).")
-    ] = None,
-    model_dir: ModelDirOpt = None,
-    backend: Annotated[str | None, typer.Option(help="auto | torch | onnx | tensorrt")] = None,
-    batch_size: Annotated[int, typer.Option(help="Documents per predict_batch call.")] = 64,
-) -> None:
-    """Classify JSONL documents: each output row is the input row plus topic, sentiment, probabilities,
-    score and model_version. A line that is not UTF-8, not a JSON object with 'text', or cannot be
-    written back as JSON is skipped with its line number; the run goes on."""
-    from tqdm import tqdm
-
-    from models.runtime import load_classifier
-
-    clf = load_classifier(_settings(model_dir, backend=backend))
-    src = sys.stdin.buffer if input is None or str(input) == "-" else open(input, "rb")  # noqa: SIM115
-    dst = sys.stdout if output is None else open(output, "w", encoding="utf-8")  # noqa: SIM115
-    bar = tqdm(unit="doc", file=sys.stderr, desc=f"classify ({clf.backend})")
-    skipped = 0
-    try:
-        batch: list[tuple[int, dict]] = []
-        for n, line in enumerate(src, 1):
-            if not line.strip():
-                continue
-            try:
-                row = _input_row(line)
-            except ValueError as exc:
-                _err(f"line {n}: skipped ({exc})")
-                skipped += 1
-                continue
-            batch.append((n, row))
-            if len(batch) >= batch_size:
-                skipped += _emit(clf, batch, dst, bar)
-                batch = []
-        if batch:
-            skipped += _emit(clf, batch, dst, bar)
-    finally:
-        bar.close()
-        clf.close()
-        if src is not sys.stdin.buffer:
-            src.close()
-        if dst is not sys.stdout:
-            dst.close()
-    if skipped:
-        _err(f"{skipped} lines skipped")
-
-
-def _input_row(line: bytes) -> dict:
-    """One JSONL line as a row with a string 'text'; ValueError says why not."""
-    import orjson
-
-    try:
-        row = orjson.loads(line)  # strict UTF-8, no lone surrogates, bounded nesting
-    except orjson.JSONDecodeError as exc:
-        raise ValueError(f"not valid UTF-8 JSON: {exc}") from exc
-    if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-        raise ValueError("expected a JSON object with a string 'text'")
-    return row
-
-
-def _emit(clf: Any, rows: list[tuple[int, dict]], dst: Any, bar: Any) -> int:
-    """Classify and write `rows` (line number, row); returns how many could not be written."""
-    preds = clf.predict_batch([row["text"] for _, row in rows])
-    skipped = 0
-    for (n, row), pred in zip(rows, preds, strict=True):
-        try:
-            line = json.dumps(
-                {**row, **pred.as_dict(), "model_version": clf.model_version}, ensure_ascii=False
-            )
-        except (ValueError, TypeError, RecursionError) as exc:
-            _err(f"line {n}: skipped (cannot be written back as JSON: {type(exc).__name__})")
-            skipped += 1
-            continue
-        dst.write(line + "\n")
-    dst.flush()
-    bar.update(len(rows))
-    return skipped

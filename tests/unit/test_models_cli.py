@@ -9,7 +9,8 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
-from models.cli import app, classify
+from models.classify_cli import classify
+from models.cli import app
 
 runner = CliRunner()
 
