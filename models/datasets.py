@@ -127,18 +127,23 @@ def read_table(
 def _table_rows(path: Path) -> Iterator[tuple[int, Any]]:
     """(line number, parsed row) of a JSONL or CSV/TSV file; None for a line that is not JSON."""
     if path.suffix.lower() in {".jsonl", ".ndjson", ".json"}:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            for n, line in enumerate(fh, 1):
-                if line.strip():
-                    try:
-                        yield n, json.loads(line)
-                    except ValueError:
-                        yield n, None
+        yield from _jsonl_rows(path)
         return
     with open(path, encoding="utf-8", errors="replace", newline="") as fh:
         reader = csv.DictReader(fh, dialect="excel-tab" if path.suffix.lower() == ".tsv" else "excel")
         for row in reader:
             yield reader.line_num, row
+
+
+def _jsonl_rows(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed value) of each non-blank JSONL line; None for a line that is not JSON."""
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for n, line in enumerate(fh, 1):
+            if line.strip():
+                try:
+                    yield n, json.loads(line)
+                except ValueError:
+                    yield n, None
 
 
 class _RowReport:
@@ -214,16 +219,8 @@ def split_records(
 
 def read_texts(path: Path) -> list[str]:
     """The non-empty ``text`` fields of a JSONL file (bad lines skipped)."""
-    texts = []
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                text = json.loads(line).get("text")
-            except (ValueError, AttributeError):
-                continue
-            if isinstance(text, str) and text.strip():
-                texts.append(text)
-    return texts
+    rows = (row for _, row in _jsonl_rows(Path(path)) if isinstance(row, dict))
+    return [text for row in rows if isinstance(text := row.get("text"), str) and text.strip()]
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:
