@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import itertools
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -131,20 +134,44 @@ async def _inspect(port: int, url: str, screenshot: Path, timeout_s: float) -> P
             return PageReport(_errors(page.events), result["result"]["value"], title["result"]["value"])
 
 
+def _stop(process: subprocess.Popen) -> None:
+    """End Chromium and every helper it forked (renderer, crashpad), which share its session."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(10)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        pass
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # helpers that outlived the browser
+    process.wait()
+
+
+def _remove_profile(profile: Path) -> None:
+    # A helper killed a moment ago may still be flushing into the profile: retry briefly.
+    for attempt in range(20):
+        try:
+            shutil.rmtree(profile)
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            if attempt == 19:
+                raise
+            time.sleep(0.1)
+
+
 def open_page(path: Path, screenshot: Path, timeout_s: float = 60.0) -> PageReport:
     """Load `path` in a fresh headless Chromium, write a full-page PNG to `screenshot`, report."""
-    with tempfile.TemporaryDirectory(prefix="finpulse-chromium-") as profile:
+    profile = Path(tempfile.mkdtemp(prefix="finpulse-chromium-"))
+    try:
         process = subprocess.Popen(
             [chromium_path(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
         )  # fmt: skip
         try:
-            port = _devtools_port(Path(profile), process, timeout_s)
+            port = _devtools_port(profile, process, timeout_s)
             return asyncio.run(_inspect(port, Path(path).resolve().as_uri(), screenshot, timeout_s))
         finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            _stop(process)
+    finally:
+        _remove_profile(profile)
