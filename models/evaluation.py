@@ -18,6 +18,9 @@ from models.calibration import (
 )
 from models.datasets import Record
 
+# Confidence floors reported for negative calls: what counting only sure calls buys in precision.
+NEGATIVE_CONFIDENCE_FLOORS = (0.6, 0.8, 0.9)
+
 
 def head_metrics(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:
     """Accuracy, macro-F1, per-class precision/recall/F1/support and the confusion matrix."""
@@ -52,6 +55,28 @@ def score_predictions(
     if pairs:
         result["topic"] = head_metrics([a for a, _ in pairs], [b for _, b in pairs], topic_labels)
     return result
+
+
+def negative_by_confidence(
+    y_true: Sequence[str], y_pred: Sequence[str], confidence: Sequence[float]
+) -> list[dict[str, float]]:
+    """Precision and recall of the negative calls whose confidence reaches each floor."""
+    true_negatives = sum(label == "negative" for label in y_true)
+    rows = []
+    for floor in NEGATIVE_CONFIDENCE_FLOORS:
+        kept = [
+            t for t, p, c in zip(y_true, y_pred, confidence, strict=True) if p == "negative" and c >= floor
+        ]
+        correct = sum(t == "negative" for t in kept)
+        rows.append(
+            {
+                "min_confidence": floor,
+                "calls": len(kept),
+                "precision": correct / len(kept) if kept else 0.0,
+                "recall": correct / true_negatives if true_negatives else 0.0,
+            }
+        )
+    return rows
 
 
 def predict_all(clf: Classifier, texts: Sequence[str], batch_size: int = 64) -> list[Prediction]:
@@ -101,6 +126,9 @@ def evaluate_classifier(
     result["sentiment"]["ece"] = expected_calibration_error(
         [p.confidence for p in preds],
         [p.sentiment == r["sentiment"] for p, r in zip(preds, records, strict=True)],
+    )
+    result["sentiment"]["negative_by_confidence"] = negative_by_confidence(
+        [r["sentiment"] for r in records], [p.sentiment for p in preds], [p.confidence for p in preds]
     )
     if "topic" in result:
         pairs = [(p, r) for p, r in zip(preds, records, strict=True) if r.get("topic")]
@@ -176,4 +204,11 @@ def to_markdown(report: dict[str, Any]) -> str:
         lines += ["| true \\ pred | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
         for lab, row in zip(labels, metrics["confusion"]["matrix"], strict=True):
             lines.append(f"| {lab} | " + " | ".join(str(v) for v in row) + " |")
+        if "negative_by_confidence" in metrics:
+            lines += ["", "Negative calls at or above a confidence floor:", ""]
+            lines += ["| min confidence | calls | precision | recall |", "|---|---|---|---|"]
+            lines += [
+                f"| {row['min_confidence']} | {row['calls']} | {row['precision']:.3f} | {row['recall']:.3f} |"
+                for row in metrics["negative_by_confidence"]
+            ]
     return "\n".join(lines) + "\n"

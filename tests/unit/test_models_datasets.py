@@ -15,7 +15,7 @@ from models.datasets import (
     split_records,
     without_cues,
 )
-from models.evaluation import head_metrics, tfidf_baseline, to_markdown
+from models.evaluation import head_metrics, negative_by_confidence, tfidf_baseline, to_markdown
 from models.samples import SMOKE_RECORDS
 
 
@@ -135,6 +135,22 @@ def test_head_metrics_and_markdown() -> None:
     report = {"model_version": "x", "split": "t", "model": {"sentiment": m}, "baseline": {"sentiment": m}}
     md = to_markdown(report)
     assert "TF-IDF" in md and "| a | 1 | 1 |" in md
+
+
+def test_negative_by_confidence_counts_only_sure_negative_calls() -> None:
+    y_true = ["negative", "negative", "neutral", "neutral", "positive"]
+    y_pred = ["negative", "neutral", "negative", "negative", "negative"]
+    confidence = [0.95, 0.99, 0.85, 0.65, 0.5]
+    rows = {row["min_confidence"]: row for row in negative_by_confidence(y_true, y_pred, confidence)}
+    assert rows[0.6] == {"min_confidence": 0.6, "calls": 3, "precision": pytest.approx(1 / 3), "recall": 0.5}
+    assert rows[0.8]["calls"] == 2 and rows[0.8]["precision"] == pytest.approx(0.5)
+    assert rows[0.9] == {"min_confidence": 0.9, "calls": 1, "precision": 1.0, "recall": 0.5}
+    report = {"model": {"sentiment": {**head_metrics(y_true, y_pred, ["negative", "neutral", "positive"]),
+                                      "negative_by_confidence": list(rows.values())}}}  # fmt: skip
+    assert "| 0.9 | 1 | 1.000 | 0.500 |" in to_markdown(report)
+    assert negative_by_confidence(["neutral"], ["neutral"], [0.9])[0] == {
+        "min_confidence": 0.6, "calls": 0, "precision": 0.0, "recall": 0.0,
+    }  # fmt: skip
 
 
 def test_tfidf_baseline_scores_both_heads() -> None:
