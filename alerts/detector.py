@@ -52,10 +52,19 @@ class BucketStats:
     negative: int
     documents: int
     mean_score: float
+    # Negative stories called with confidence >= 0.6; None where the source has no confidence
+    # (rules with `negatives: confident` then count every negative story).
+    confident_negative: int | None = None
 
     @property
     def negative_share(self) -> float:
         return self.negative / self.volume if self.volume else 0.0
+
+    def negatives_for(self, rule: Rule) -> int:
+        """The negative count `rule` judges: every negative story, or only the confident ones."""
+        if rule.negatives == "confident" and self.confident_negative is not None:
+            return self.confident_negative
+        return self.negative
 
 
 # Bump when the meaning or layout of DetectorState changes: saved states of other versions are ignored.
@@ -402,16 +411,16 @@ def detect(
     if state is not None and state.rules_fingerprint != fingerprint:
         raise ValueError("detector state was built under different rules; start from a fresh state")
     state = state or DetectorState(rules_fingerprint=fingerprint)
-    per_key: dict[tuple[str, str], list[tuple[int, int, int]]] = {}
+    per_key: dict[tuple[str, str], list[tuple[int, BucketStats]]] = {}
     for b in series:
         start = _epoch(b.start)
         if start % bucket_s:
             raise ValueError(f"bucket {b.start.isoformat()} is not aligned to bucket_s={bucket_s}")
-        per_key.setdefault((b.key_kind, b.key), []).append((start, b.volume, b.negative))
+        per_key.setdefault((b.key_kind, b.key), []).append((start, b))
     if watermark is not None:
         cutoff = watermark_cutoff(watermark, bucket_s)
     else:
-        last = max((s for rows in per_key.values() for s, _, _ in rows), default=None)
+        last = max((s for rows in per_key.values() for s, _ in rows), default=None)
         cutoff = state.cutoff if last is None else last + bucket_s
     if state.cutoff is not None:
         cutoff = max(cutoff, state.cutoff)
@@ -428,7 +437,11 @@ def detect(
             if not rule.applies_to(kind, key):
                 continue
             name = state_key(rule.name, kind, key)
-            rows = sorted(r for r in per_key.get((kind, key), ()) if judged_before <= r[0] < cutoff)
+            rows = sorted(
+                (start, b.volume, b.negatives_for(rule))
+                for start, b in per_key.get((kind, key), ())
+                if judged_before <= start < cutoff
+            )
             if name not in keys and not rows:
                 continue
             run = _KeyRun(rule, kind, key, bucket_s, rules.forget_after_buckets, trace)

@@ -38,6 +38,9 @@ class Rule(BaseModel):
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     key_kind: Literal["market", "topic", "ticker"]
+    # "confident": count only stories called negative with calibrated confidence >= 0.6
+    # (storage rollup confidence_1m), trading a little recall for fewer false negative calls.
+    negatives: Literal["all", "confident"] = "all"
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     min_volume: int = Field(default=10, ge=1)

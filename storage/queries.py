@@ -18,8 +18,9 @@ from storage.client import ClickHouseClient
 KEY_KINDS = ("market", "topic", "ticker")
 
 
-BucketRow = tuple[str, str, datetime, int, int, int, float]
-"""(key_kind, key, bucket start, volume, negative, documents, mean score): `alerts.detector.BucketStats`."""
+BucketRow = tuple[str, str, datetime, int, int, int, float, int]
+"""(key_kind, key, bucket start, volume, negative, documents, mean score, confidently negative):
+`alerts.detector.BucketStats`."""
 
 
 def bucket_rows(
@@ -32,25 +33,48 @@ def bucket_rows(
 ) -> list[BucketRow]:
     """Per-key bucket aggregates with start in [start, end), ordered by key then time.
 
-    `bucket_s` must be a multiple of 60 (the rollup's grain). Volume and negative counts are
-    distinct stories (novelty key), so reprints and redeliveries count once.
+    `bucket_s` must be a multiple of 60 (the rollups' grain). Volume and negative counts are
+    distinct stories (novelty key), so reprints and redeliveries count once. The last field counts
+    the stories called negative with confidence >= 0.6 (rollup `confidence_1m`).
     """
     if bucket_s % 60:
         raise ValueError("bucket_s must be a multiple of 60 seconds")
-    sql = f"""
-        SELECT key_kind, key, toDateTime(intDiv(toUInt32(bucket), %(bucket_s)s) * %(bucket_s)s, 'UTC') AS b,
+    params = {"run_id": run_id, "kinds": tuple(key_kinds), "start": start, "end": end, "bucket_s": bucket_s}
+    where = "run_id = %(run_id)s AND key_kind IN %(kinds)s AND bucket >= %(start)s AND bucket < %(end)s"
+    bucket = "toDateTime(intDiv(toUInt32(bucket), %(bucket_s)s) * %(bucket_s)s, 'UTC') AS b"
+    rows = client.query(
+        f"""
+        SELECT key_kind, key, {bucket},
                uniqExactMerge(stories), uniqExactIfMerge(negative_stories), uniqExactMerge(documents),
                groupUniqArrayMerge(doc_scores) AS scores
-        FROM {client.database}.sentiment_1m
-        WHERE run_id = %(run_id)s AND key_kind IN %(kinds)s AND bucket >= %(start)s AND bucket < %(end)s
+        FROM {client.database}.sentiment_1m WHERE {where}
         GROUP BY key_kind, key, b
         ORDER BY key_kind, key, b
-    """
-    rows = client.query(
-        sql, {"run_id": run_id, "kinds": tuple(key_kinds), "start": start, "end": end, "bucket_s": bucket_s}
+        """,
+        params,
     )
+    confident = {
+        (kind, key, b): count
+        for kind, key, b, count in client.query(
+            f"""
+            SELECT key_kind, key, {bucket}, uniqExactIfMerge(confident_negative_stories)
+            FROM {client.database}.confidence_1m WHERE {where}
+            GROUP BY key_kind, key, b
+            """,
+            params,
+        )
+    }
     return [
-        (kind, key, b, volume, negative, docs, _mean(score for _, score in scores))
+        (
+            kind,
+            key,
+            b,
+            volume,
+            negative,
+            docs,
+            _mean(score for _, score in scores),
+            confident.get((kind, key, b), 0),
+        )
         for kind, key, b, volume, negative, docs, scores in rows
     ]
 

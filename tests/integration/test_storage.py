@@ -59,6 +59,7 @@ def _exercise(client: ClickHouseClient, settings: ClickHouseSettings) -> None:
     # ten stories; stories 1, 4 and 7 straddle a minute boundary so count in two buckets
     assert sum(b.volume for b in market) == 13
     assert sum(b.negative for b in market) == 5
+    assert sum(b.confident_negative for b in market) == 4  # story 0's negative calls are unsure
     five = bucket_series(client, "live", T0, T0 + timedelta(hours=1), bucket_s=300, key_kinds=("market",))
     assert len(five) == 2 and sum(b.documents for b in five) == 20
     ticker = [b for b in series if b.key_kind == "ticker"]

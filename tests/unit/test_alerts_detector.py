@@ -6,6 +6,7 @@ import math
 import random
 import time
 from collections import defaultdict
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -139,6 +140,26 @@ def test_low_volume_and_few_negatives_never_fire() -> None:
     series = _flat(60, 40, 4)
     series += [BucketStats("market", "all", T0 + timedelta(minutes=60 + m), 8, 8, 8, 0.0) for m in range(5)]
     assert detect(series, RULES).events == []
+
+
+def test_a_confident_rule_ignores_a_burst_of_unsure_negative_calls() -> None:
+    quiet = [
+        BucketStats("market", "all", T0 + timedelta(minutes=m), 40, 4, 40, 0.0, confident_negative=4)
+        for m in range(60)
+    ]
+    # a burst of negative calls the model was unsure of: only 4 of 24 are confident
+    burst = [
+        BucketStats("market", "all", T0 + timedelta(minutes=m), 40, 24, 40, 0.0, confident_negative=4)
+        for m in range(60, 65)
+    ]
+    confident = RULES.model_copy(
+        update={"rules": (RULES.rules[0].model_copy(update={"negatives": "confident"}),)}
+    )
+    assert [e.state for e in detect(quiet + burst, RULES).events] == ["firing"]
+    assert detect(quiet + burst, confident).events == []
+    # without confidence counts in the series, a confident rule counts every negative call
+    unknown = [replace(b, confident_negative=None) for b in quiet + burst]
+    assert [e.state for e in detect(unknown, confident).events] == ["firing"]
 
 
 def _poll_by_poll(series: list[BucketStats], rules: RuleSet, watermarks: list[datetime]) -> tuple[list, dict]:

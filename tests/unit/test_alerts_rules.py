@@ -31,6 +31,10 @@ def test_shipped_rules_cover_market_topics_and_tickers() -> None:
         ("rules:\n  - {name: a, key_kind: topic}\n  - {name: a, key_kind: market}\n", "repeated: a"),
         ("rules: []\n", "rules: Tuple should have at least 1 item"),
         ("rules: [\n", "not valid YAML"),
+        (
+            "rules:\n  - {name: a, key_kind: topic, negatives: sure}\n",
+            "rules[0].negatives: Input should be 'all'",
+        ),
     ],
 )
 def test_errors_name_file_field_and_reason(tmp_path: Path, text: str, expected: str) -> None:

@@ -116,6 +116,8 @@ def test_apply_params_sets_fields_and_revalidates() -> None:
         apply_params(rules, {"nope.z_enter": 4})
     with pytest.raises(BacktestError, match="not a rule field"):
         apply_params(rules, {"zz": 4})
+    sure = [apply_params(rules, point) for point in grid_points(parse_grid(["negatives=all,confident"]))]
+    assert [{r.negatives for r in ruleset.rules} for ruleset in sure] == [{"all"}, {"confident"}]
 
 
 RULES = parse_rules(
