@@ -59,14 +59,22 @@ def market_sentiment(database: str = DEFAULT_DATABASE) -> Json:
         table("Most negative documents", q.MOST_NEGATIVE, db, (0, 21, 24, 10),
               description="Lowest scores in range, one document per story; the title opens the article.",
               overrides=[link_override("title", "Open article"), link_override("url", "Open article")]),
-        row("Ticker: ${ticker}", 31),
-        timeseries("${ticker}: sentiment index and negative share", q.TICKER_SENTIMENT, db, (0, 32, 12, 8),
+        timeseries("Confident negative share by topic", q.CONFIDENT_NEGATIVE_SHARE_BY_TOPIC, db,
+                   (0, 31, 12, 8), unit="percentunit", min=0, max=1,
+                   description="Stories called negative with calibrated confidence >= 0.6 / stories: what "
+                               "rules with `negatives: confident` count."),
+        timeseries("Unsure calls by topic", q.UNSURE_SHARE_BY_TOPIC, db, (12, 31, 12, 8),
+                   unit="percentunit", min=0, max=1,
+                   description="Documents whose sentiment was called with confidence < 0.6. A rise means "
+                               "text unlike what the model was trained on."),
+        row("Ticker: ${ticker}", 39),
+        timeseries("${ticker}: sentiment index and negative share", q.TICKER_SENTIMENT, db, (0, 40, 12, 8),
                    description="From the one-minute rollup (all sources).",
                    overrides=[{"matcher": {"id": "byName", "options": "negative_share"},
                                "properties": [{"id": "unit", "value": "percentunit"}]}]),
-        timeseries("${ticker}: volume", q.TICKER_VOLUME, db, (12, 32, 12, 8), bars=True,
+        timeseries("${ticker}: volume", q.TICKER_VOLUME, db, (12, 40, 12, 8), bars=True,
                    overrides=[color_override("negative_stories", "red")]),
-        table("Tickers by negative stories", q.TICKER_RANKING, db, (0, 40, 24, 8)),
+        table("Tickers by negative stories", q.TICKER_RANKING, db, (0, 48, 24, 8)),
     ]  # fmt: skip
     variables = [
         _run_variable(db),

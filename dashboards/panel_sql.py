@@ -155,6 +155,16 @@ NEGATIVE_SHARE_BY_TOPIC = _by_topic(
     "uniqExactIf(story_id, sentiment = 'negative') / uniqExact(story_id)",
 )
 VOLUME_BY_TOPIC = _by_topic("volume_by_topic", "stories", "uniqExact(story_id)")
+# The floor of a confident call, as in storage's `confidence_1m` rollup and the rules' `negatives`.
+_CONFIDENT = "confidence >= 0.6"
+CONFIDENT_NEGATIVE_SHARE_BY_TOPIC = _by_topic(
+    "confident_negative_share_by_topic",
+    "confident_negative_share",
+    f"uniqExactIf(story_id, sentiment = 'negative' AND {_CONFIDENT}) / uniqExact(story_id)",
+)
+UNSURE_SHARE_BY_TOPIC = _by_topic(
+    "unsure_share_by_topic", "unsure_share", f"uniqExactIf(doc_id, NOT {_CONFIDENT}) / uniqExact(doc_id)"
+)
 
 MOST_NEGATIVE = PanelQuery(
     "most_negative",

@@ -217,6 +217,10 @@ def check_all_queries(client: ClickHouseClient, expected: dict[str, float]) -> N
     assert len(spike) == 6
     calm = [s for t, topic, s in by_topic if topic == "regulation" and t < SPIKE[0]]
     assert min(spike) > max(sum(calm) / len(calm), 0.4), "the negative spike is not visible"
+    confident = client.query(expand(q.CONFIDENT_NEGATIVE_SHARE_BY_TOPIC.render(client.database), all_context))
+    negative = {(t, topic): share for t, topic, share in by_topic}
+    assert {(t, topic) for t, topic, _ in confident} == negative.keys()
+    assert all(share <= negative[t, topic] + 1e-9 for t, topic, share in confident), "confident > all"
 
 
 def test_queries_and_report_on_clickhouse_18_server(
