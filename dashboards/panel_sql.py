@@ -163,7 +163,7 @@ CONFIDENT_NEGATIVE_SHARE_BY_TOPIC = _by_topic(
     f"uniqExactIf(story_id, sentiment = 'negative' AND {_CONFIDENT}) / uniqExact(story_id)",
 )
 UNSURE_SHARE_BY_TOPIC = _by_topic(
-    "unsure_share_by_topic", "unsure_share", f"uniqExactIf(doc_id, NOT {_CONFIDENT}) / uniqExact(doc_id)"
+    "unsure_share_by_topic", "unsure_share", f"uniqExactIf(doc_id, NOT ({_CONFIDENT})) / uniqExact(doc_id)"
 )
 
 MOST_NEGATIVE = PanelQuery(
