@@ -1,5 +1,6 @@
 """Property-based tests (Hypothesis): document parsing never fails other than with a DocumentError,
-and what it accepts survives the wire; detector keys are injective whatever text they hold."""
+and what it accepts survives the wire; detector keys are injective whatever text they hold; a higher
+confidence floor never adds negative calls."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from alerts.detector import BucketStats, DetectorState, detect, parse_state_key,
 from alerts.rules import Rule, RuleSet
 from ingest.records import to_document
 from ingest.schema import DATETIME_MIN, TICKER_PATTERN, DocumentError, decode_document
+from models.evaluation import negative_by_confidence
 
 JSON_SCALARS = (
     st.none()
@@ -96,3 +98,15 @@ def test_detector_resumes_from_its_saved_state_for_any_keys(buckets: list) -> No
     rest = detect(series, RULES, resumed, T0 + timedelta(minutes=12))
     assert half.events + rest.events == whole.events
     assert rest.state.to_json() == whole.state.to_json()
+
+
+SENTIMENT_LABELS = st.sampled_from(("negative", "neutral", "positive"))
+
+
+@given(st.lists(st.tuples(SENTIMENT_LABELS, SENTIMENT_LABELS, st.floats(0, 1)), max_size=60))
+def test_raising_the_confidence_floor_never_adds_negative_calls(rows: list) -> None:
+    y_true, y_pred, confidence = zip(*rows, strict=True) if rows else ((), (), ())
+    table = negative_by_confidence(y_true, y_pred, confidence)
+    calls, recalls = [row["calls"] for row in table], [row["recall"] for row in table]
+    assert calls == sorted(calls, reverse=True) and recalls == sorted(recalls, reverse=True)
+    assert all(0 <= row["precision"] <= 1 and 0 <= row["recall"] <= 1 for row in table)
