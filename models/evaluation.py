@@ -122,14 +122,13 @@ def evaluate_classifier(
     if model_prior is not None:
         stream_prior, preds = adapt_to_stream(preds, model_prior)
     topic_labels = getattr(clf, "topics", sorted({p.topic for p in preds}))
-    result = score_predictions(records, [p.sentiment for p in preds], [p.topic for p in preds], topic_labels)
+    y_true, y_pred = [r["sentiment"] for r in records], [p.sentiment for p in preds]
+    confidence = [p.confidence for p in preds]
+    result = score_predictions(records, y_pred, [p.topic for p in preds], topic_labels)
     result["sentiment"]["ece"] = expected_calibration_error(
-        [p.confidence for p in preds],
-        [p.sentiment == r["sentiment"] for p, r in zip(preds, records, strict=True)],
+        confidence, [t == p for t, p in zip(y_true, y_pred, strict=True)]
     )
-    result["sentiment"]["negative_by_confidence"] = negative_by_confidence(
-        [r["sentiment"] for r in records], [p.sentiment for p in preds], [p.confidence for p in preds]
-    )
+    result["sentiment"]["negative_by_confidence"] = negative_by_confidence(y_true, y_pred, confidence)
     if "topic" in result:
         pairs = [(p, r) for p, r in zip(preds, records, strict=True) if r.get("topic")]
         result["topic"]["ece"] = expected_calibration_error(
